@@ -1,0 +1,19 @@
+"""peft-transfer: private, portable soft prompts (POST, ICML 2025) for the Hugging Face ecosystem."""
+
+from .errors import PeftTransferError
+from .evaluation import ClassificationResult, evaluate_classification, predict_scores
+from .prompt_config import PROVENANCE_NAME, TransferablePromptConfig
+from .prompt_model import create_prompt_model, init_prompt_from_text, load_prompt, save_prompt
+from .prompted_forward import label_logits, prompt_embeddings
+from .provenance import DPRecord, StudentLineage, TaskRecord, TransferRecord
+from .task import ClassificationTask, TokenizedTask
+from .tasks import get_task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PROVENANCE_NAME", "ClassificationResult", "ClassificationTask", "DPRecord", "PeftTransferError",
+    "StudentLineage", "TaskRecord", "TokenizedTask", "TransferRecord", "TransferablePromptConfig",
+    "create_prompt_model", "evaluate_classification", "get_task", "init_prompt_from_text", "label_logits",
+    "load_prompt", "predict_scores", "prompt_embeddings", "save_prompt",
+]

@@ -1,0 +1,26 @@
+"""`peft-transfer assets`: convert the embedded model once and list what is embedded."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["prepare", "list"], nargs="?", default="list")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..assets import EMBEDDED_MODELS, PRIVATE_DATASETS, PUBLIC_TEXT_SETS, embedded_model_path
+
+    if args.action == "prepare":
+        for name in EMBEDDED_MODELS:
+            print(f"{name}: {embedded_model_path(name)}")
+        return 0
+    for name, spec in EMBEDDED_MODELS.items():
+        print(f"model  {name:20s} {spec.description}")
+    for name in PRIVATE_DATASETS:
+        print(f"task   {name}")
+    for name in PUBLIC_TEXT_SETS:
+        print(f"public {name}")
+    return 0

@@ -1,0 +1,80 @@
+"""The one forward pass every stage uses: [soft prompt, text] embeddings -> logits at the label position.
+
+Why not `PeftModel.forward`: PEFT drops `position_ids` for prompt tuning, so with left padding an
+example's positions (and predictions) depend on the rest of its batch; it embeds a single prompt and
+`repeat`s it, which hides the batch dimension from Opacus (wrong per-example gradients); and it returns
+logits for every position, including the virtual tokens. Here the prompt is embedded from a
+(batch, n_virtual) index matrix, positions are explicit, and only the label position is read - the
+virtual-token offset is handled in this module and nowhere else. With the default right padding the
+logits equal stock PEFT's at the same position (tested).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+from peft import PeftModel
+from transformers import PreTrainedModel
+
+
+def base_model_of(model: PreTrainedModel | PeftModel) -> PreTrainedModel:
+    """The transformers model under a PeftModel (or the model itself)."""
+    return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
+def is_masked_lm(model: PreTrainedModel | PeftModel) -> bool:
+    """True for masked LMs (BERT, RoBERTa, ...), which read the label at the mask token."""
+    return "ForMaskedLM" in type(base_model_of(model)).__name__
+
+
+def prompt_embeddings(model: PeftModel, batch_size: int) -> torch.Tensor:
+    """The active soft prompt as (batch, n_virtual, hidden), embedded per example (Opacus sees the batch)."""
+    adapter = model.active_adapter
+    encoder = model.prompt_encoder[adapter]
+    tokens = model.prompt_tokens[adapter].to(encoder.embedding.weight.device)
+    index = tokens.unsqueeze(0).expand(batch_size, -1).contiguous()
+    return encoder(index)
+
+
+def _accepts(model: torch.nn.Module, name: str) -> bool:
+    return name in inspect.signature(model.forward).parameters
+
+
+def label_logits(
+    model: PreTrainedModel | PeftModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    label_positions: torch.Tensor,
+    use_prompt: bool = True,
+    prompt: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Full-vocabulary logits (batch, vocab) at each example's label position.
+
+    `model` is a PeftModel (its active prompt is prepended unless `use_prompt=False`) or a plain model.
+    `prompt` overrides the prompt embeddings (batch, n_virtual, hidden). `label_positions` index the
+    text tokens (as `TokenizedTask.encode` returns them), not counting virtual tokens.
+    """
+    base = base_model_of(model)
+    device = base.get_input_embeddings().weight.device
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    label_positions = label_positions.to(device)
+    batch = input_ids.shape[0]
+    embeds = base.get_input_embeddings()(input_ids)
+    if prompt is None and use_prompt and isinstance(model, PeftModel):
+        prompt = prompt_embeddings(model, batch)
+    offset = 0
+    if prompt is not None:
+        offset = prompt.shape[1]
+        embeds = torch.cat([prompt.to(embeds.dtype), embeds], dim=1)
+        attention_mask = torch.cat([attention_mask.new_ones(batch, offset), attention_mask], dim=1)
+    positions = label_positions + offset
+    kwargs: dict = {"inputs_embeds": embeds, "attention_mask": attention_mask}
+    if is_masked_lm(base):
+        return base(**kwargs).logits[torch.arange(batch, device=device), positions]
+    kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    kwargs["use_cache"] = False
+    last = embeds.shape[1] - 1
+    if bool((positions == last).all()) and _accepts(base, "logits_to_keep"):
+        return base(**kwargs, logits_to_keep=1).logits[:, -1]
+    return base(**kwargs).logits[torch.arange(batch, device=device), positions]

@@ -1,0 +1,118 @@
+"""Provenance records carried by a transferable prompt: where it was tuned, how private it is, how it moved.
+
+Each record is a small dataclass with `to_dict` / `from_dict` so it round-trips exactly through JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+_TRACKED_LIBRARIES = (
+    "peft-transfer", "torch", "transformers", "peft", "trl", "opacus", "datasets", "accelerate",
+    "huggingface-hub", "safetensors",
+)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a prompt's numbers (those installed)."""
+    versions = {}
+    for name in _TRACKED_LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def text_fingerprint(texts: Iterable[str]) -> str:
+    """Content fingerprint of an ordered collection of texts (sha256 over length-prefixed UTF-8)."""
+    digest = hashlib.sha256()
+    for text in texts:
+        data = text.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return "sha256:" + digest.hexdigest()
+
+
+class _Record:
+    """JSON round trip for flat dataclasses; `inf` floats are stored as the string "inf"."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {k: ("inf" if isinstance(v, float) and math.isinf(v) else v) for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None):
+        if data is None:
+            return None
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown provenance keys {sorted(unknown)}")
+        values = {k: (math.inf if v == "inf" else v) for k, v in data.items()}
+        for key in ("kept_layers",):
+            if key in values and values[key] is not None:
+                values[key] = list(values[key])
+        return cls(**values)
+
+
+@dataclass
+class StudentLineage(_Record):
+    """How a student model was derived from its teacher."""
+
+    teacher: str
+    kept_layers: list[int]
+    teacher_num_layers: int | None = None
+    distillation_steps: int | None = None
+
+
+@dataclass
+class TaskRecord(_Record):
+    """The task a prompt was tuned for: template with a `{text}` slot and label words per class."""
+
+    name: str
+    template: str
+    label_words: list[list[str]]
+    class_names: list[str]
+
+
+@dataclass
+class DPRecord(_Record):
+    """The differential-privacy guarantee of the prompt (post-processing keeps it through transfer)."""
+
+    private: bool = False
+    epsilon: float = math.inf
+    delta: float = 0.0
+    accountant: str | None = None
+    noise_multiplier: float | None = None
+    max_grad_norm: float | None = None
+    sample_rate: float | None = None
+    steps: int | None = None
+    num_train_examples: int | None = None
+
+    @classmethod
+    def not_private(cls, num_train_examples: int | None = None) -> DPRecord:
+        return cls(private=False, num_train_examples=num_train_examples)
+
+
+@dataclass
+class TransferRecord(_Record):
+    """How a prompt was transferred (POST) from the model it was tuned on to the target."""
+
+    source_model: str
+    public_dataset: str
+    public_fingerprint: str
+    num_public_examples: int
+    alpha: float
+    temperature: float
+    steps: int
+    learning_rate: float
+    seed: int
+    final_loss: float | None = None
+    public_agreement: float | None = None
