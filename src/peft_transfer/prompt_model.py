@@ -55,6 +55,8 @@ def create_prompt_model(
         **provenance,
     )
     peft_model = get_peft_model(model, config)
+    # get_peft_model overwrites this with model.name_or_path; it must name the model the prompt is for
+    peft_model.peft_config[peft_model.active_adapter].base_model_name_or_path = target or name
     init_prompt_from_text(peft_model, tokenizer, text)
     return peft_model
 

@@ -41,6 +41,24 @@ def _accepts(model: torch.nn.Module, name: str) -> bool:
     return name in inspect.signature(model.forward).parameters
 
 
+def _prepend(prompt: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[prompt, text] per row, with any left padding moved in front of the prompt.
+
+    Prompt and text must be contiguous: sliding-window attention (Gemma 3, Mistral) counts sequence slots,
+    so padding between them would change what a token sees. Rows without left padding are unchanged, and
+    text tokens keep their index + n_virtual either way.
+    """
+    batch, n = prompt.shape[:2]
+    length = embeds.shape[1]
+    left_pads = (mask.cumsum(-1) == 0).sum(-1, keepdim=True)  # leading pad count per row
+    j = torch.arange(n + length, device=mask.device).expand(batch, -1)
+    index = torch.where(j < left_pads, j + n, torch.where(j < left_pads + n, j - left_pads, j))
+    full = torch.cat([prompt, embeds], dim=1)
+    full_mask = torch.cat([mask.new_ones(batch, n), mask], dim=1)
+    full = full.gather(1, index.unsqueeze(-1).expand(-1, -1, full.shape[-1]))
+    return full, full_mask.gather(1, index)
+
+
 def label_logits(
     model: PreTrainedModel | PeftModel,
     input_ids: torch.Tensor,
@@ -66,8 +84,7 @@ def label_logits(
     offset = 0
     if prompt is not None:
         offset = prompt.shape[1]
-        embeds = torch.cat([prompt.to(embeds.dtype), embeds], dim=1)
-        attention_mask = torch.cat([attention_mask.new_ones(batch, offset), attention_mask], dim=1)
+        embeds, attention_mask = _prepend(prompt.to(embeds.dtype), embeds, attention_mask)
     positions = label_positions + offset
     kwargs: dict = {"inputs_embeds": embeds, "attention_mask": attention_mask}
     if is_masked_lm(base):

@@ -1,0 +1,35 @@
+"""Shared helpers for benchmark scripts: the header every results file carries."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def run_header() -> dict:
+    """Command, date, machine and load: what a reader needs to judge the numbers."""
+    return {
+        "command": "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+                   f"{torch.get_num_threads()} threads, cuda={torch.cuda.is_available()}",
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def write_results(name: str, header: dict, rows: list[dict], markdown: str) -> Path:
+    """Write results/<name>.json and results/<name>.md (markdown = the body under the header)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({**header, "rows": rows}, indent=2) + "\n")
+    head = "\n".join(f"- {k}: `{v}`" if k == "command" else f"- {k}: {v}" for k, v in header.items())
+    path = RESULTS / f"{name}.md"
+    path.write_text(f"# {name}\n\n{head}\n\n{markdown}\n")
+    return path
