@@ -156,7 +156,8 @@ def test_load_prompt_round_trip_gives_identical_logits(tmp_path):
 def test_truncated_adapter_file_gives_a_clear_error(tmp_path):
     _, _, prompt_dir = _save("llama", str(tmp_path))
     weights = os.path.join(prompt_dir, "adapter_model.safetensors")
-    data = open(weights, "rb").read()
+    with open(weights, "rb") as f:
+        data = f.read()
     with open(weights, "wb") as f:
         f.write(data[: len(data) // 2])
     with pytest.raises(PeftTransferError, match="corrupted or truncated|Cannot load"):

@@ -76,8 +76,8 @@ def test_mask_slot_inside_template_for_masked_and_causal(tokenizer):
 
 
 def test_long_text_is_truncated_but_label_slot_kept(tokenizer):
-    task = ClassificationTask(name="s", template="Review: {text}\nSentiment:", label_words=[[" negative"], [" positive"]],
-                              max_length=24)
+    task = ClassificationTask(name="s", template="Review: {text}\nSentiment:",
+                              label_words=[[" negative"], [" positive"]], max_length=24)
     tokenized = task.tokenized(tokenizer, masked_lm=False)
     batch = tokenized.encode(["the quick brown fox jumps over the lazy dog " * 20])
     assert batch["input_ids"].shape[1] <= 24

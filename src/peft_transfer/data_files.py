@@ -31,10 +31,8 @@ def _from_file_or_folder(source: str, split: str) -> Dataset:
 
 def load_labelled(source: str, split: str = "train", limit: int | None = None) -> Dataset:
     """A labelled split (columns `text`, `label`) from an embedded set name, a file or a folder."""
-    if source in PRIVATE_DATASETS:
-        data = load_labelled_dataset(source)[split]
-    else:
-        data = _from_file_or_folder(source, split)
+    known = source in PRIVATE_DATASETS
+    data = load_labelled_dataset(source)[split] if known else _from_file_or_folder(source, split)
     if len(data) == 0:
         raise PeftTransferError(f"The data set {source!r} ({split}) is empty.")
     return data.select(range(min(limit, len(data)))) if limit else data

@@ -46,7 +46,9 @@ class ClassificationTask:
                 "example's text goes, e.g. 'Review: {text}\\nSentiment:'."
             )
         if self.template.count(TEXT_SLOT) != 1 or self.template.count(MASK_SLOT) > 1:
-            raise PeftTransferError(f"Task {self.name!r}: the template needs exactly one {TEXT_SLOT} and at most one {MASK_SLOT}.")
+            raise PeftTransferError(
+                f"Task {self.name!r}: the template needs exactly one {TEXT_SLOT} and at most one {MASK_SLOT}."
+            )
         self.label_words = [[w] if isinstance(w, str) else list(w) for w in self.label_words]
         if len(self.label_words) < 2:
             raise PeftTransferError(f"Task {self.name!r}: a classification task needs at least 2 classes.")
@@ -59,7 +61,9 @@ class ClassificationTask:
         if self.class_names is None:
             self.class_names = [words[0].strip() for words in self.label_words]
         if len(self.class_names) != len(self.label_words):
-            raise PeftTransferError(f"Task {self.name!r}: {len(self.class_names)} class names for {len(self.label_words)} classes.")
+            raise PeftTransferError(
+                f"Task {self.name!r}: {len(self.class_names)} class names for {len(self.label_words)} classes."
+            )
 
     @property
     def num_classes(self) -> int:
@@ -118,7 +122,9 @@ class TokenizedTask:
         fixed = len(tok(self._template.replace(TEXT_SLOT, ""))["input_ids"])
         self._text_budget = self.task.max_length - fixed
         if self._text_budget < 1:
-            raise PeftTransferError(f"Task {self.task.name!r}: max_length {self.task.max_length} leaves no room for text.")
+            raise PeftTransferError(
+                f"Task {self.task.name!r}: max_length {self.task.max_length} leaves no room for text."
+            )
 
     def _single_token(self, word: str) -> int:
         tok = self.tokenizer
@@ -126,7 +132,8 @@ class TokenizedTask:
         unk = getattr(tok, "unk_token_id", None)
         if len(ids) == 0 or (unk is not None and unk in ids):
             raise PeftTransferError(
-                f"Task {self.task.name!r}: label word {word!r} is not in this tokenizer's vocabulary; pick another word."
+                f"Task {self.task.name!r}: label word {word!r} is not in this tokenizer's vocabulary; "
+                "pick another word."
             )
         if len(ids) > 1:
             pieces = tok.convert_ids_to_tokens(ids)

@@ -1,0 +1,72 @@
+"""evaluate_classification and the data loaders used by the CLI; their bad-input errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from tiny_models import make_model, make_tokenizer
+
+from peft_transfer import PeftTransferError, evaluate_classification, get_task, label_logits, predict_scores
+from peft_transfer.data_files import load_labelled, load_texts
+
+TEXTS = ["a great film", "a dull and boring mess", "good", "the team won", "bad", "terrible acting"]
+LABELS = [1, 0, 1, 1, 0, 0]
+
+
+def test_scores_match_a_direct_forward_and_keep_input_order():
+    model, tok, task = make_model("llama"), make_tokenizer(), get_task("rotten_tomatoes")
+    scores = predict_scores(model, tok, task, TEXTS, batch_size=4)
+    tokenized = task.tokenized(tok, masked_lm=False)
+    for i, text in enumerate(TEXTS):
+        with torch.no_grad():
+            one = tokenized.class_scores(label_logits(model, **tokenized.encode([text])))
+        np.testing.assert_allclose(scores[i], one[0].numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_accuracy_and_macro_f1_follow_the_predictions():
+    model, tok, task = make_model("gpt2"), make_tokenizer(), get_task("rotten_tomatoes")
+    data = Dataset.from_dict({"text": TEXTS, "label": LABELS})
+    result = evaluate_classification(model, tok, task, data, batch_size=4)
+    predictions = predict_scores(model, tok, task, TEXTS).argmax(1)
+    assert result.n == 6
+    assert result.accuracy == pytest.approx(float(np.mean(predictions == np.array(LABELS))))
+
+
+def test_evaluation_errors():
+    model, tok, task = make_model("llama"), make_tokenizer(), get_task("rotten_tomatoes")
+    with pytest.raises(PeftTransferError, match="empty"):
+        evaluate_classification(model, tok, task, Dataset.from_dict({"text": [], "label": []}))
+    with pytest.raises(PeftTransferError, match="no 'label' column"):
+        evaluate_classification(model, tok, task, Dataset.from_dict({"text": ["a"]}))
+    with pytest.raises(PeftTransferError, match="class indices"):
+        evaluate_classification(model, tok, task, Dataset.from_dict({"text": ["a"], "label": [2]}))
+
+
+def test_load_labelled_from_csv_jsonl_and_folder(tmp_path):
+    rows = [{"text": t, "label": y} for t, y in zip(TEXTS, LABELS)]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "d.csv").write_text("text,label\n" + "\n".join(f'"{t}",{y}' for t, y in zip(TEXTS, LABELS)))
+    Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
+    for source in ("d.jsonl", "d.csv", "saved"):
+        data = load_labelled(str(tmp_path / source), limit=4)
+        assert data["text"] == TEXTS[:4] and data["label"] == LABELS[:4]
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(PeftTransferError, match="neither an embedded data set nor"):
+        load_labelled(str(tmp_path / "missing.csv"))
+    (tmp_path / "e.jsonl").write_text("")
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(PeftTransferError, match="unsupported file type"):
+        load_labelled(str(tmp_path / "x.txt"))
+    Dataset.from_dict({"body": ["a"]}).save_to_disk(str(tmp_path / "nobody"))
+    with pytest.raises(PeftTransferError, match="no 'text' column"):
+        load_texts(str(tmp_path / "nobody"))
+
+
+def test_load_texts_drops_labels(tmp_path):
+    Dataset.from_dict({"text": TEXTS, "label": LABELS}).save_to_disk(str(tmp_path / "pub"))
+    data = load_texts(str(tmp_path / "pub"))
+    assert data.column_names == ["text"]
