@@ -36,8 +36,15 @@ $pip install --quiet --upgrade pip
 
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   echo "[setup] installing CPU torch==$TORCH_VERSION"
-  $pip install --quiet "torch==$TORCH_VERSION" --index-url "$TORCH_INDEX_URL" \
-    || $pip install --quiet "torch==$TORCH_VERSION"
+  # The CPU wheel index where it is reachable; else the default index (this workplace serves the CPU
+  # wheel from local files; elsewhere set TORCH_INDEX_URL to a reachable CPU index).
+  if "$VENV/bin/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" \
+      "$TORCH_INDEX_URL/torch/" >/dev/null 2>&1; then
+    $pip install --quiet "torch==$TORCH_VERSION" --index-url "$TORCH_INDEX_URL"
+  else
+    echo "[setup] $TORCH_INDEX_URL is not reachable; installing torch==$TORCH_VERSION from the default index"
+    $pip install --quiet "torch==$TORCH_VERSION"
+  fi
 fi
 # Whatever torch is there now stays: the package's own dependencies may not replace it.
 constraints=$(mktemp)
