@@ -49,7 +49,7 @@ fi
 # Whatever torch is there now stays: the package's own dependencies may not replace it.
 constraints=$(mktemp)
 trap 'rm -f "$constraints"' EXIT
-"$VENV/bin/python" -c "import torch; print('torch==' + torch.__version__.split('+')[0])" >"$constraints"
+"$VENV/bin/python" -W ignore -c "import torch; print('torch==' + torch.__version__.split('+')[0])" >"$constraints" 2>/dev/null
 
 echo "[setup] installing peft-transfer and its dependencies"
 $pip install --quiet -c "$constraints" -e ".[dev]"
