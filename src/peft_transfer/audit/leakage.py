@@ -1,0 +1,175 @@
+"""Leakage check: does any training string, or any long word n-gram of one, appear in saved files?
+
+Scans every file under the given paths (artifact folders, Trainer output dirs, logs, model cards):
+text and binary files are read as UTF-8 (undecodable bytes become separators), JSON files also by their
+decoded strings (so escapes such as \\u00e9 or \\n do not hide a match), zip containers (torch .pt/.bin)
+member by member, and safetensors files by their JSON header only (the rest is numbers). Text is
+compared as lower-cased word sequences (`\\w+`), so punctuation and whitespace changes do not hide a leak.
+Written by hand: no library does this; it is a set lookup over word n-grams.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import struct
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+from ..errors import PeftTransferError
+
+_WORD = re.compile(r"\w+")
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Leak:
+    """One training text found in one file. `excerpt` is a short truncated form, never the whole text."""
+
+    path: str
+    kind: str  # "string": a whole (short) training text; "ngram": a long n-gram of one
+    text_index: int
+    text_hash: str
+    excerpt: str
+    view: str  # how the file was read: "text", "json strings", "zip member NAME", "safetensors header"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def text_hash(text: str) -> str:
+    """Short, stable id of a private text that does not reveal it (sha256 prefix)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def short_form(text: str, max_chars: int = 16) -> str:
+    """At most `max_chars` characters of the text's start, with an ellipsis: enough to recognise, not to read."""
+    text = " ".join(text.split())
+    return text[:max_chars] + "…" if len(text) > max_chars else text
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _json_strings(value) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _json_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _json_strings(v)
+
+
+def _views(data: bytes, name: str) -> Iterator[tuple[str, str]]:
+    """(view name, text) pairs to scan for one file's bytes."""
+    if name.endswith(".safetensors"):
+        if len(data) >= 8:
+            (size,) = struct.unpack("<Q", data[:8])
+            header = data[8 : 8 + size].decode("utf-8", errors="replace")
+            yield "safetensors header", header
+            try:
+                strings = "\n".join(_json_strings(json.loads(header)))
+            except json.JSONDecodeError:
+                strings = ""
+            yield "safetensors header strings", strings
+        return
+    text = data.decode("utf-8", errors="replace")
+    yield "text", text
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            yield "json strings", "\n".join(_json_strings(json.loads(text)))
+        except json.JSONDecodeError:
+            lines = []
+            for line in text.splitlines():  # jsonl
+                try:
+                    lines.extend(_json_strings(json.loads(line)))
+                except json.JSONDecodeError:
+                    continue
+            if lines:
+                yield "json strings", "\n".join(lines)
+    if data[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                for member in archive.namelist():
+                    for view, member_text in _views(archive.read(member), member):
+                        yield f"zip member {member} ({view})", member_text
+        except zipfile.BadZipFile:
+            pass
+
+
+def _files(paths: Iterable[str]) -> Iterator[str]:
+    for path in paths:
+        if os.path.isfile(path):
+            yield path
+        elif os.path.isdir(path):
+            for root, dirs, names in os.walk(path):
+                dirs.sort()
+                for name in sorted(names):
+                    yield os.path.join(root, name)
+        else:
+            raise PeftTransferError(f"{path} does not exist: pass artifact folders, log files or model cards.")
+
+
+class _Index:
+    """Word n-grams of the training texts (texts shorter than n words: the whole text, if long enough)."""
+
+    def __init__(self, texts: list[str], ngram: int, min_chars: int):
+        self.ngram = ngram
+        self.grams: dict[tuple[str, ...], int] = {}
+        self.short: dict[int, dict[tuple[str, ...], int]] = {}
+        for i, text in enumerate(texts):
+            words = _words(text)
+            if len(words) >= ngram:
+                for j in range(len(words) - ngram + 1):
+                    self.grams.setdefault(tuple(words[j : j + ngram]), i)
+            elif words and len(text.strip()) >= min_chars:
+                self.short.setdefault(len(words), {}).setdefault(tuple(words), i)
+
+    def matches(self, text: str) -> Iterator[tuple[str, int]]:
+        words = _words(text)
+        for j in range(len(words) - self.ngram + 1):
+            i = self.grams.get(tuple(words[j : j + self.ngram]))
+            if i is not None:
+                yield "ngram", i
+        for length, table in self.short.items():
+            for j in range(len(words) - length + 1):
+                i = table.get(tuple(words[j : j + length]))
+                if i is not None:
+                    yield "string", i
+
+
+def find_leaks(paths: Iterable[str] | str, training_texts: Iterable[str], ngram: int = 8,
+               min_chars: int = 20) -> list[Leak]:
+    """Every (file, training text) pair where the file contains the text or one of its `ngram`-word n-grams.
+
+    Training texts with fewer than `ngram` words are matched whole, unless shorter than `min_chars`
+    characters (a two-word text such as "great film" would match everywhere). Files above 512 MiB are
+    an error (they are not artifacts of a soft prompt).
+    """
+    if ngram < 2:
+        raise PeftTransferError("ngram must be at least 2 words.")
+    texts = [t for t in training_texts]
+    if not texts:
+        raise PeftTransferError("No training texts given: pass the private data the prompt was tuned on.")
+    index = _Index(texts, ngram, min_chars)
+    leaks: dict[tuple[str, int], Leak] = {}
+    for path in _files([paths] if isinstance(paths, str) else paths):
+        if os.path.getsize(path) > MAX_FILE_BYTES:
+            raise PeftTransferError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB; scan artifact folders only.")
+        with open(path, "rb") as f:
+            data = f.read()
+        for view, text in _views(data, os.path.basename(path)):
+            for kind, i in index.matches(text):
+                key = (path, i)
+                if key not in leaks or (kind == "string" and leaks[key].kind == "ngram"):
+                    leaks[key] = Leak(path, kind, i, text_hash(texts[i]), short_form(texts[i]), view)
+    return sorted(leaks.values(), key=lambda leak: (leak.path, leak.text_index))
