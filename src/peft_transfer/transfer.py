@@ -1,0 +1,133 @@
+"""`transfer_prompt`: POST stage 3 in one call - a saved source prompt onto one or several targets."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+
+import torch
+from peft import PeftModel
+from transformers import PreTrainedModel
+from transformers.trainer_utils import get_last_checkpoint
+
+from .errors import PeftTransferError
+from .prompt_config import TransferablePromptConfig
+from .prompt_model import create_prompt_model, hidden_size, load_prompt, model_id, save_prompt
+from .prompted_forward import is_masked_lm
+from .provenance import TransferRecord, text_fingerprint
+from .public_logits import compute_label_logits, public_text_list
+from .task import ClassificationTask
+from .transfer_config import TransferConfig
+from .transfer_trainer import PromptTransferTrainer, check_compatible
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "target"
+
+
+def init_target_prompt(target: PreTrainedModel, tokenizer, source: PeftModel, source_config: TransferablePromptConfig,
+                       task: ClassificationTask, args: TransferConfig) -> PeftModel:
+    """p_t for `target`: text-initialised like p_s (default) or a copy of p_s; provenance kept from the source."""
+    n_virtual = args.num_virtual_tokens or source_config.num_virtual_tokens
+    if args.prompt_init == "source":
+        if hidden_size(target) != hidden_size(source.get_base_model()):
+            raise PeftTransferError(
+                f"prompt_init='source' copies p_s, but the student's hidden size {hidden_size(source.get_base_model())}"
+                f" differs from the target {model_id(target)}'s {hidden_size(target)}; use prompt_init='text'.")
+        if n_virtual != source_config.num_virtual_tokens:
+            raise PeftTransferError("prompt_init='source' copies p_s, so num_virtual_tokens must equal p_s's "
+                                    f"({source_config.num_virtual_tokens}).")
+    prompt = create_prompt_model(
+        target, tokenizer, task, num_virtual_tokens=n_virtual, init_text=source_config.prompt_tuning_init_text,
+        target=model_id(target), tuned_on=source_config.tuned_on, student=source_config.student,
+        dp=source_config.dp,
+    )
+    if args.prompt_init == "source":
+        with torch.no_grad():
+            weight = source.prompt_encoder[source.active_adapter].embedding.weight
+            prompt.prompt_encoder[prompt.active_adapter].embedding.weight.copy_(weight)
+    return prompt
+
+
+def transfer_prompt(
+    source_prompt: str | os.PathLike,
+    student: PreTrainedModel,
+    target: PreTrainedModel | list[PreTrainedModel],
+    tokenizer,
+    public_texts,
+    args: TransferConfig,
+    task: ClassificationTask | None = None,
+    resume: bool = False,
+    callbacks: list | None = None,
+) -> PeftModel | list[PeftModel]:
+    """Transfer the prompt saved at `source_prompt` (tuned on `student`) to `target` (or each of a list).
+
+    `public_texts`: unlabelled public texts (a list, or a Dataset whose non-text columns are ignored with a
+    warning). The task comes from the prompt's task record unless given. Each result is the LAST step's p_t,
+    saved with `save_prompt` to `args.output_dir` (one target) or `args.output_dir/<target id>` (several),
+    with `base_model_name_or_path` = the target, `tuned_on`, `student`, `task` and `dp` kept from the source
+    (transfer is post-processing, so the DP guarantee holds) and a `TransferRecord`. `resume=True`
+    continues from the last checkpoint in the output folder when there is one. The student+p_s and student
+    logits are computed once and shared by all targets.
+    """
+    source_config = TransferablePromptConfig.from_pretrained(str(source_prompt))
+    if task is None:
+        if source_config.task is None:
+            raise PeftTransferError(f"The prompt at {source_prompt} carries no task record; pass task=... .")
+        task = ClassificationTask.from_record(source_config.task)
+    targets = list(target) if isinstance(target, (list, tuple)) else [target]
+    if not targets:
+        raise PeftTransferError("No target model given.")
+    texts = public_text_list(public_texts, task.text_column)
+    student_prompted = load_prompt(student, str(source_prompt))
+    for t in targets:
+        check_compatible(student_prompted, t)
+
+    tokenized = task.tokenized(tokenizer, masked_lm=is_masked_lm(student))
+    bs = args.cache_batch_size
+    student_constants = None
+    if args.cache_constants:
+        student_constants = torch.stack([
+            compute_label_logits(student_prompted, tokenized, texts, True, bs, "caching student+p_s logits"),
+            compute_label_logits(student_prompted, tokenized, texts, False, bs, "caching student logits"),
+        ], dim=1)
+
+    results, used = [], set()
+    for i, t in enumerate(targets):
+        run_args = args
+        if len(targets) > 1:
+            name = _safe_name(model_id(t))
+            name = name if name not in used else f"{name}-{i}"
+            used.add(name)
+            run_args = copy.deepcopy(args)
+            run_args.output_dir = os.path.join(args.output_dir, name)
+        p_t = init_target_prompt(t, tokenizer, student_prompted, source_config, task, run_args)
+        trainer = PromptTransferTrainer(p_t, student_prompted, run_args, texts, task, tokenizer,
+                                        callbacks=callbacks, student_constants=student_constants)
+        checkpoint = get_last_checkpoint(run_args.output_dir) if resume and os.path.isdir(run_args.output_dir) \
+            else None
+        output = trainer.train(resume_from_checkpoint=checkpoint)
+        config = p_t.peft_config[p_t.active_adapter]
+        config.base_model_name_or_path = model_id(t)
+        config.transfer = TransferRecord(
+            source_model=source_config.tuned_on or model_id(student),
+            public_dataset=args.public_dataset_name or "in-memory texts",
+            public_fingerprint=text_fingerprint(texts),
+            num_public_examples=len(texts),
+            alpha=run_args.alpha, temperature=run_args.temperature, steps=trainer.state.global_step,
+            learning_rate=run_args.learning_rate, seed=run_args.seed,
+            final_loss=_last_loss(trainer, output),
+            public_agreement=trainer.monitor.last["monitor_agreement"] if trainer.monitor.last else None,
+        )
+        if run_args.should_save:
+            save_prompt(p_t, run_args.output_dir)
+        p_t.eval()
+        results.append(p_t)
+    return results if isinstance(target, (list, tuple)) else results[0]
+
+
+def _last_loss(trainer: PromptTransferTrainer, output) -> float | None:
+    """The last logged training loss (mean over the last logging window)."""
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    return float(losses[-1]) if losses else (float(output.training_loss) if output else None)

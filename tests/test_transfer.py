@@ -1,0 +1,260 @@
+"""POST transfer (stage 3) on tiny models: the loss, the cache, what trains, the API's refusals, the artifact."""
+
+import json
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from peft import PeftModel
+from tiny_models import make_model, make_tokenizer
+from transfer_helpers import public_texts, related_models, saved_source_prompt
+
+from peft_transfer import PeftTransferError, TransferablePromptConfig, get_task, load_prompt
+from peft_transfer.transfer import init_target_prompt, transfer_prompt
+from peft_transfer.transfer_config import TransferConfig
+from peft_transfer.transfer_loss import alpha_heuristic, transfer_loss, transfer_loss_terms
+from peft_transfer.transfer_monitor import HISTORY_NAME, PLOT_NAME
+from peft_transfer.transfer_trainer import PromptTransferTrainer
+
+TASK = get_task("rotten_tomatoes")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run ~40x faster on one thread than on two when the shared 2-core machine is busy."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _args(tmp_path, **kw):
+    base = dict(output_dir=str(tmp_path / "out"), max_steps=10, logging_steps=5, monitor_steps=5, save_strategy="no",
+                per_device_train_batch_size=8, learning_rate=0.05, disable_tqdm=True, monitor_size=16)
+    return TransferConfig(**{**base, **kw})
+
+
+def _trainer(tmp_path, tokenizer, target_is_student=False, **kw):
+    folder, student, target = saved_source_prompt(tmp_path, tokenizer)
+    if target_is_student:
+        _, target = related_models(noise=0.0)
+    args = _args(tmp_path, **kw)
+    source = load_prompt(student, folder)
+    config = TransferablePromptConfig.from_pretrained(folder)
+    p_t = init_target_prompt(target, tokenizer, source, config, TASK, args)
+    return PromptTransferTrainer(p_t, source, args, public_texts(48), TASK, tokenizer)
+
+
+def _batch(trainer):
+    return trainer.data_collator([trainer.train_dataset[i] for i in range(6)])
+
+
+def test_loss_equals_hand_computation():
+    torch.manual_seed(0)
+    tp, sp, su, tu = (torch.randn(3, 50) * 3 for _ in range(4))
+    T, alpha = 2.0, 0.3
+
+    def kl(p_logits, q_logits):
+        p, q = torch.softmax(p_logits / T, -1), torch.softmax(q_logits / T, -1)
+        return (p * (p.log() - q.log())).sum(-1).mean() * T * T
+
+    expected = (1 - alpha) * kl(sp, tp) + alpha * kl(sp - su, tp - tu)
+    torch.testing.assert_close(transfer_loss(tp, sp, su, tu, alpha, T), expected)
+    l1, l2 = transfer_loss_terms(tp, sp, su, tu, T)
+    torch.testing.assert_close(l1, kl(sp, tp))
+    torch.testing.assert_close(l2, kl(sp - su, tp - tu))
+    assert transfer_loss(sp, sp, su, su, alpha, T).abs() < 1e-6
+    assert l1 > 0.1 and l2 > 0.1
+
+
+def test_loss_is_zero_when_target_is_student_and_p_t_is_p_s(tmp_path, tokenizer):
+    trainer = _trainer(tmp_path, tokenizer, target_is_student=True, prompt_init="source")
+    loss = trainer.compute_loss(trainer.model, _batch(trainer))
+    assert loss.abs().item() < 1e-5
+    # and clearly not zero with the text init
+    other = _trainer(tmp_path / "b", tokenizer, target_is_student=True)
+    assert other.compute_loss(other.model, _batch(other)).item() > 1e-3
+
+
+def test_cached_and_uncached_losses_agree(tmp_path, tokenizer):
+    cached = _trainer(tmp_path / "a", tokenizer)
+    uncached = _trainer(tmp_path / "b", tokenizer, cache_constants=False)
+    assert "constants" in _batch(cached) and "constants" not in _batch(uncached)
+    assert _batch(cached)["constants"].shape == (6, 3, len(tokenizer))
+    a = cached.compute_loss(cached.model, _batch(cached))
+    b = uncached.compute_loss(uncached.model, _batch(uncached))
+    assert a.item() > 1e-3
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_only_p_t_gets_gradients(tmp_path, tokenizer):
+    trainer = _trainer(tmp_path, tokenizer, cache_constants=False)
+    trainer.compute_loss(trainer.model, _batch(trainer)).backward()
+    p_t = trainer.prompt_model.prompt_encoder["default"].embedding.weight
+    assert p_t.grad is not None and p_t.grad.abs().sum() > 0
+    trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("prompt_encoder" in n for n in trainable)
+    assert all(p.grad is None for p in trainer.student.parameters())
+    assert all(p.grad is None for p in trainer.prompt_model.get_base_model().parameters())
+
+
+def test_api_has_no_place_for_labels_and_refuses_empty_sets(tmp_path, tokenizer):
+    folder, student, target = saved_source_prompt(tmp_path, tokenizer)
+    args = _args(tmp_path, max_steps=2)
+    source = load_prompt(student, folder)
+    config = TransferablePromptConfig.from_pretrained(folder)
+    p_t = init_target_prompt(target, tokenizer, source, config, TASK, args)
+    with pytest.raises(TypeError):
+        PromptTransferTrainer(p_t, source, args, public_texts(16), TASK, tokenizer, eval_dataset=public_texts(4))
+    with pytest.raises(TypeError):
+        transfer_prompt(folder, student, target, tokenizer, public_texts(16), args, train_dataset=None)
+    labelled = Dataset.from_dict({"text": public_texts(16), "label": [0, 1] * 8})
+    with pytest.warns(UserWarning, match="ignored"):
+        trainer = PromptTransferTrainer(p_t, source, args, labelled, TASK, tokenizer)
+    assert "label" not in trainer.train_dataset[0]
+    for empty in ([], ["  ", ""], Dataset.from_dict({"text": []})):
+        with pytest.raises(PeftTransferError, match="empty"):
+            PromptTransferTrainer(p_t, source, args, empty, TASK, tokenizer)
+    with pytest.raises(PeftTransferError, match="list of strings"):
+        PromptTransferTrainer(p_t, source, args, [{"text": "a", "label": 1}], TASK, tokenizer)
+
+
+def test_transfer_lowers_the_loss_and_raises_agreement(tmp_path, tokenizer):
+    folder, student, target = saved_source_prompt(tmp_path, tokenizer, noise=0.3)
+    args = _args(tmp_path, max_steps=60, monitor_steps=20, monitor_size=32)
+    transfer_prompt(folder, student, target, tokenizer, public_texts(128), args)
+    history = _history(args.output_dir)
+    assert [e["step"] for e in history] == [0, 20, 40, 60]
+    first, last = history[0], history[-1]
+    assert last["monitor_loss"] < 0.7 * first["monitor_loss"]
+    assert last["monitor_agreement"] > first["monitor_agreement"]
+    assert os.path.getsize(os.path.join(args.output_dir, PLOT_NAME)) > 1000
+
+
+def test_artifact_loads_with_stock_peft_and_carries_the_record(tmp_path, tokenizer):
+    folder, student, target = saved_source_prompt(tmp_path, tokenizer)
+    args = _args(tmp_path, max_steps=6, public_dataset_name="tiny-public", seed=3)
+    texts = public_texts(40)
+    p_t = transfer_prompt(folder, student, target, tokenizer, texts, args)
+    out = args.output_dir
+    config = TransferablePromptConfig.from_pretrained(out)
+    source = TransferablePromptConfig.from_pretrained(folder)
+    assert config.base_model_name_or_path == "tiny-llama-target"
+    assert config.tuned_on == source.tuned_on == "tiny-llama"
+    assert config.dp == source.dp and config.task == source.task
+    record = config.transfer
+    assert record.public_dataset == "tiny-public" and record.num_public_examples == 40
+    assert record.steps == 6 and record.seed == 3 and record.alpha == 0.5 and record.temperature == 2.0
+    assert record.learning_rate == 0.05 and record.final_loss > 0 and 0 <= record.public_agreement <= 1
+    from peft_transfer.provenance import text_fingerprint
+
+    assert record.public_fingerprint == text_fingerprint(texts)
+    # stock PEFT, no plugin: same prompt weights as the returned model
+    _, fresh_target = related_models()
+    stock = PeftModel.from_pretrained(fresh_target, out)
+    torch.testing.assert_close(stock.prompt_encoder["default"].embedding.weight,
+                               p_t.prompt_encoder["default"].embedding.weight)
+    assert not any(name.startswith("checkpoint") for name in os.listdir(out))
+
+
+def test_several_targets_in_one_call(tmp_path, tokenizer):
+    folder, student, target = saved_source_prompt(tmp_path, tokenizer)
+    second = make_model("llama", 3, seed=5)  # deeper target of the same family (same hidden size, vocab)
+    args = _args(tmp_path, max_steps=3)
+    results = transfer_prompt(folder, student, [target, second], tokenizer, public_texts(32), args)
+    assert len(results) == 2
+    for name in ("tiny-llama-target", "tiny-llama"):
+        config = TransferablePromptConfig.from_pretrained(os.path.join(args.output_dir, name))
+        assert config.base_model_name_or_path == name and config.transfer.steps == 3
+
+
+def test_masked_lm_pair(tmp_path, tokenizer):
+    folder, student, target = saved_source_prompt(tmp_path, tokenizer, arch="roberta", noise=0.3)
+    args = _args(tmp_path, max_steps=30, monitor_steps=30, learning_rate=0.1)
+    transfer_prompt(folder, student, target, tokenizer, public_texts(64), args)
+    history = _history(args.output_dir)
+    assert history[-1]["monitor_loss"] < history[0]["monitor_loss"]
+    assert TransferablePromptConfig.from_pretrained(args.output_dir).transfer.steps == 30
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path, tokenizer):
+    folder, student, target = saved_source_prompt(tmp_path, tokenizer)
+    args = _args(tmp_path, max_steps=4, save_strategy="steps", save_steps=4)
+    first = transfer_prompt(folder, student, target, tokenizer, public_texts(32), args)
+    weights = first.prompt_encoder["default"].embedding.weight.detach().clone()
+    assert os.path.isdir(os.path.join(args.output_dir, "checkpoint-4"))
+    _, fresh_target = related_models()
+    args = _args(tmp_path, max_steps=6, save_strategy="steps", save_steps=4)
+    resumed = transfer_prompt(folder, student, fresh_target, tokenizer, public_texts(32), args, resume=True)
+    assert TransferablePromptConfig.from_pretrained(args.output_dir).transfer.steps == 6
+    # it started from the checkpoint's p_t, not the text init: only 2 more steps from `weights`
+    now = resumed.prompt_encoder["default"].embedding.weight.detach()
+    _, other = related_models()
+    fresh = _args(tmp_path / "fresh", max_steps=2)
+    restarted = transfer_prompt(folder, student, other, tokenizer, public_texts(32), fresh)
+    assert (now - weights).norm() < (restarted.prompt_encoder["default"].embedding.weight.detach() - weights).norm()
+
+
+def test_bad_inputs_get_clear_errors(tmp_path, tokenizer):
+    folder, student, target = saved_source_prompt(tmp_path, tokenizer)
+    with pytest.raises(PeftTransferError, match="vocabulary"):
+        other_vocab = make_model("llama", 2)
+        other_vocab.resize_token_embeddings(len(tokenizer) + 7)
+        transfer_prompt(folder, student, other_vocab, tokenizer, public_texts(16), _args(tmp_path))
+    wide = make_model("llama", 2)
+    wide_config = wide.config.__class__(**{**wide.config.to_dict(), "hidden_size": 64, "head_dim": 16})
+    from transformers import LlamaForCausalLM
+
+    wider = LlamaForCausalLM(wide_config)
+    with pytest.raises(PeftTransferError, match="hidden size"):
+        transfer_prompt(folder, student, wider, tokenizer, public_texts(16), _args(tmp_path, prompt_init="source"))
+    with pytest.raises(PeftTransferError, match="alpha"):
+        TransferConfig(output_dir=str(tmp_path), alpha=1.5)
+    with pytest.raises(PeftTransferError, match="temperature"):
+        TransferConfig(output_dir=str(tmp_path), temperature=0)
+    with pytest.raises(PeftTransferError, match="prompt_init"):
+        TransferConfig(output_dir=str(tmp_path), prompt_init="random")
+    with pytest.raises(PeftTransferError, match="max_steps"):
+        TransferConfig(output_dir=str(tmp_path), max_steps=-1)
+    with pytest.raises(PeftTransferError, match="label word"):
+        odd = TASK.__class__(name="odd", template="Review: {text}\nSentiment:", label_words=[[" zzqx"], [" good"]])
+        transfer_prompt(folder, student, target, make_tokenizer(), public_texts(16), _args(tmp_path), task=odd)
+
+
+def test_text_init_with_a_wider_target(tmp_path, tokenizer):
+    """p_t is created on the target's own embeddings, so a different hidden size is fine with text init."""
+    folder, student, _ = saved_source_prompt(tmp_path, tokenizer)
+    from transformers import LlamaForCausalLM
+
+    base = make_model("llama", 2)
+    wider = LlamaForCausalLM(base.config.__class__(**{**base.config.to_dict(), "hidden_size": 64, "head_dim": 16}))
+    wider.name_or_path = "tiny-llama-wide"
+    p_t = transfer_prompt(folder, student, wider, tokenizer, public_texts(24), _args(tmp_path, max_steps=2))
+    assert p_t.prompt_encoder["default"].embedding.weight.shape == (4, 64)
+
+
+def test_alpha_heuristic():
+    assert alpha_heuristic(0.75, 0.85, 0.5) == pytest.approx(0.25 / 0.35)
+    assert alpha_heuristic(0.9, 0.85, 0.5) == 1.0
+    assert alpha_heuristic(0.4, 0.85, 0.5) == 0.0
+    with pytest.raises(PeftTransferError, match="not above random"):
+        alpha_heuristic(0.7, 0.5, 0.5)
+    with pytest.raises(PeftTransferError):
+        alpha_heuristic(75.0, 0.8, 0.5)
+
+
+def test_kl_direction_is_source_to_target():
+    """KL(p_source || q_target): mass where the source is confident weighs most (torch's kl_div argument order)."""
+    source = torch.tensor([[4.0, 0.0, 0.0]])
+    target = torch.tensor([[0.0, 4.0, 0.0]])
+    p = F.softmax(source / 2, -1)
+    q = F.log_softmax(target / 2, -1)
+    expected = (p * (p.log() - q)).sum() * 4
+    torch.testing.assert_close(transfer_loss(target, source, torch.zeros(1, 3), torch.zeros(1, 3), 0.0), expected)
+
+
+def _history(output_dir: str) -> list[dict]:
+    with open(os.path.join(output_dir, HISTORY_NAME)) as f:
+        return json.load(f)["monitor"]
