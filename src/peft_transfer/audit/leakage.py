@@ -2,10 +2,12 @@
 
 Scans every file under the given paths (artifact folders, Trainer output dirs, logs, model cards):
 text and binary files are read as UTF-8 (undecodable bytes become separators), JSON files also by their
-decoded strings (so escapes such as \\u00e9 or \\n do not hide a match), zip containers (torch .pt/.bin)
-member by member, and safetensors files by their JSON header only (the rest is numbers). Text is
-compared as lower-cased word sequences (`\\w+`), so punctuation and whitespace changes do not hide a leak.
-Written by hand: no library does this; it is a set lookup over word n-grams.
+decoded strings (so escapes such as \\u00e9 or \\n do not hide a match), pickles also by their opcodes'
+string arguments, zip containers (torch .pt/.bin) member by member, and safetensors files by their JSON
+header only (the rest is numbers). Text is compared as lower-cased word sequences (`\\w+`), so punctuation
+and whitespace changes do not hide a leak. Limits: text stored in other binary formats may run into
+neighbouring letters and be missed; token ids (not text) are not decoded. Written by hand: no library does
+this; it is a set lookup over word n-grams.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import pickletools
 import re
 import struct
 import zipfile
@@ -68,6 +71,21 @@ def _json_strings(value) -> Iterator[str]:
             yield from _json_strings(v)
 
 
+def _pickle_strings(data: bytes) -> str:
+    """The string arguments of a pickle's opcodes (read with pickletools: nothing is executed). In raw bytes
+    a string runs into the next opcode letter ('harbour' + BINPUT 'q' reads 'harbourq'); this does not."""
+    strings = []
+    try:
+        for _, arg, _ in pickletools.genops(data):
+            if isinstance(arg, str):
+                strings.append(arg)
+            elif isinstance(arg, bytes):
+                strings.append(arg.decode("utf-8", errors="replace"))
+    except Exception:  # noqa: BLE001 - a truncated or foreign stream: keep what was read
+        pass
+    return "\n".join(strings)
+
+
 def _views(data: bytes, name: str) -> Iterator[tuple[str, str]]:
     """(view name, text) pairs to scan for one file's bytes."""
     if name.endswith(".safetensors"):
@@ -96,6 +114,8 @@ def _views(data: bytes, name: str) -> Iterator[tuple[str, str]]:
                     continue
             if lines:
                 yield "json strings", "\n".join(lines)
+    if data[:1] == b"\x80" or name.endswith(".pkl"):
+        yield "pickle strings", _pickle_strings(data)
     if data[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:

@@ -1,0 +1,41 @@
+"""`peft-transfer check-leaks`: fail when a saved artifact, log or model card contains private training text."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="artifact folders, log files or model cards to scan")
+    parser.add_argument("--data", required=True, help="the private training data: an embedded set name, a "
+                                                      "csv/jsonl file or a saved datasets folder")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--limit", type=int, help="check only the first N training texts")
+    parser.add_argument("--ngram", type=int, default=8, help="flag any run of this many words of a training text")
+    parser.add_argument("--min-chars", type=int, default=20,
+                        help="training texts shorter than NGRAM words are matched whole when at least this long")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..audit.leakage import find_leaks
+    from ..data_files import load_labelled
+    from ..errors import PeftTransferError
+
+    data = load_labelled(args.data, split=args.split, limit=args.limit)
+    if args.text_column not in data.column_names:
+        raise PeftTransferError(f"{args.data} has no {args.text_column!r} column (columns: {data.column_names}).")
+    leaks = find_leaks(args.paths, data[args.text_column], ngram=args.ngram, min_chars=args.min_chars)
+    if not leaks:
+        print(f"no leak: none of {len(data)} training texts (nor any {args.ngram}-word run of one) appears under "
+              f"{', '.join(args.paths)}")
+        return 0
+    files = sorted({leak.path for leak in leaks})
+    print(f"LEAK: {len(leaks)} training text(s) found in {len(files)} file(s):", file=sys.stderr)
+    for leak in leaks:
+        what = "whole text" if leak.kind == "string" else f"{args.ngram}-word run"
+        print(f"  {leak.path}: text #{leak.text_index} sha256:{leak.text_hash} \"{leak.excerpt}\" ({what}, "
+              f"{leak.view})", file=sys.stderr)
+    return 1
