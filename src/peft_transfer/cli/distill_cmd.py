@@ -1,0 +1,71 @@
+"""`peft-transfer distill`: distil a student from a teacher LM on a public text corpus (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import PeftTransferError
+
+
+def _layers(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--keep-layers takes comma-separated integers, got {text!r}") from exc
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--teacher", default="smollm2-135m", help="embedded model name, local folder or Hub id")
+    parser.add_argument("--tokenizer", help="tokenizer folder or Hub id (default: the teacher's)")
+    parser.add_argument("--corpus", default="wikipedia",
+                        help="public text: an embedded set name (movie_plots, guardian_headlines, lee_news, "
+                             "wikipedia, bbc_articles), a csv/jsonl/json/parquet file or a saved datasets folder")
+    parser.add_argument("--corpus-limit", type=int, help="use at most N texts")
+    parser.add_argument("--keep-layers", type=_layers, help="teacher layers to keep, e.g. 0,1,28,29 "
+                                                            "(default: first and last --num-keep)")
+    parser.add_argument("--num-keep", type=int, default=2)
+    parser.add_argument("--out", required=True, help="output folder (a rerun resumes from its last checkpoint)")
+    parser.add_argument("--max-steps", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--block-size", type=int, default=128, help="tokens per training sequence")
+    parser.add_argument("--eval-blocks", type=int, default=16, help="held-out blocks for perplexity")
+    parser.add_argument("--alpha-ce", type=float, default=5.0)
+    parser.add_argument("--alpha-lm", type=float, default=2.0)
+    parser.add_argument("--alpha-cos", type=float, default=1.0)
+    parser.add_argument("--alpha-hidden", type=float, default=0.0, help="cut-point hidden-state term")
+    parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--top-k", type=int, default=0,
+                        help="> 0: cache the teacher's top-k log-probabilities once and train from the cache")
+    parser.add_argument("--freeze-embeddings", action="store_true")
+    parser.add_argument("--freeze-lm-head", action="store_true")
+    parser.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ..distillation_run import DistillJob, run_distillation
+
+    if args.max_steps < 1:
+        raise PeftTransferError("--max-steps must be at least 1.")
+    job = DistillJob(
+        teacher=args.teacher, tokenizer=args.tokenizer, corpus=args.corpus, corpus_limit=args.corpus_limit,
+        out=args.out, keep_layers=args.keep_layers, num_keep=args.num_keep, max_steps=args.max_steps,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, block_size=args.block_size,
+        eval_blocks=args.eval_blocks, alpha_ce=args.alpha_ce, alpha_lm=args.alpha_lm, alpha_cos=args.alpha_cos,
+        alpha_hidden=args.alpha_hidden, temperature=args.temperature, top_k=args.top_k,
+        freeze_embeddings=args.freeze_embeddings, freeze_lm_head=args.freeze_lm_head, save_steps=args.save_steps,
+        seed=args.seed)
+    summary = run_distillation(job)
+    if args.json:
+        print(json.dumps(asdict(summary)))
+    else:
+        ppl = ", ".join(f"{k} {v:.2f}" for k, v in summary.perplexity.items())
+        print(f"student saved to {args.out} after {summary.steps} steps" + (f"; held-out perplexity: {ppl}" if ppl
+                                                                             else ""))
+    return 0
