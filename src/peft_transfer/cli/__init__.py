@@ -18,6 +18,7 @@ COMMANDS = {
     "run": "the whole POST pipeline on the embedded model and data (the main job)",
     "evaluate": "accuracy and macro-F1 of a model, with or without a prompt, on a labelled set",
     "assets": "prepare or list the embedded model and data sets",
+    "distill": "distil a small student from a teacher LM on public text (provider stage 1, resumable)",
     "audit": "LiRA membership-inference audit of the private prompt-tuning recipe (AUC, TPR, empirical ε)",
     "check-leaks": "fail when saved artifacts, logs or model cards contain private training text",
 }
