@@ -46,6 +46,7 @@ class TransferConfig(TrainingArguments):
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the cached logit columns."})
     report_to: str | list[str] | None = field(default="none", metadata={"help": "Logging integrations."})
     dataloader_pin_memory: bool = field(default=False, metadata={"help": "Pin memory (only helps on GPUs)."})
+    ddp_find_unused_parameters: bool | None = field(default=False, metadata={"help": "Only p_t trains; all used."})
 
     def __post_init__(self):
         if not 0.0 <= self.alpha <= 1.0:
