@@ -153,6 +153,17 @@ def _check_provenance(config: TransferablePromptConfig, model: PreTrainedModel, 
             f"{what} was tuned on {config.tuned_on!r} but the shadows are tuned on {expected_model!r}: "
             "audit a prompt with shadows of the same model (pass that model, or use a new --out folder)."
         )
+    from ..student import student_lineage
+
+    lineage = student_lineage(model)
+    expected_layers = lineage.kept_layers if lineage else None
+    saved_layers = config.student.kept_layers if config.student else None
+    if config.student is not None and saved_layers != expected_layers:
+        raise PeftTransferError(
+            f"{what} was tuned on a student keeping layers {saved_layers} of {config.student.teacher} but the "
+            f"shadows are tuned on {'a student keeping ' + str(expected_layers) if lineage else 'the full model'}: "
+            "audit a prompt with shadows of the same model."
+        )
     record = task.record()
     if config.task is not None and (config.task.template != record.template
                                     or config.task.label_words != record.label_words):
