@@ -21,6 +21,8 @@ COMMANDS = {
     "distill": "distil a small student from a teacher LM on public text (provider stage 1, resumable)",
     "audit": "LiRA membership-inference audit of the private prompt-tuning recipe (AUC, TPR, empirical ε)",
     "check-leaks": "fail when saved artifacts, logs or model cards contain private training text",
+    "transfer": "transfer a soft prompt from the student to the target with public texts only (POST stage 3)",
+    "compare": "the paper's comparison rows (ZS, FullPT, CompPT, Direct, POST) as a markdown + JSON table",
 }
 
 

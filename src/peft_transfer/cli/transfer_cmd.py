@@ -1,0 +1,62 @@
+"""`peft-transfer transfer`: move a soft prompt from the student to the target with public texts (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import PeftTransferError
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prompt", required=True, help="folder (or Hub id) of the source prompt p_s")
+    parser.add_argument("--student", required=True, help="the model p_s was tuned on (folder, Hub id or embedded "
+                                                        "name)")
+    parser.add_argument("--target", nargs="+", default=["smollm2-135m"],
+                        help="target model(s); several targets give one sub-folder each under --out")
+    parser.add_argument("--public", default="movie_plots",
+                        help="public unlabelled texts: an embedded set (movie_plots, guardian_headlines, lee_news, "
+                             "wikipedia, bbc_articles), a csv/jsonl/json/parquet file or a saved datasets folder")
+    parser.add_argument("--public-limit", type=int, default=256, help="use N public texts")
+    parser.add_argument("--out", required=True, help="output folder for p_t (a rerun resumes from its checkpoints)")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--prompt-init", choices=["text", "source"], default="text")
+    parser.add_argument("--monitor-size", type=int, default=32, help="public texts held out for the monitor")
+    parser.add_argument("--save-steps", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    parser.add_argument("--json", action="store_true", help="print the transfer record(s) as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..assets import load_model
+    from ..data_files import load_texts
+    from ..transfer import transfer_prompt
+    from ..transfer_config import TransferConfig
+
+    if args.steps < 1:
+        raise PeftTransferError("--steps must be at least 1.")
+    public = load_texts(args.public, limit=args.public_limit, seed=args.seed)
+    student, tokenizer = load_model(args.student)
+    targets = [load_model(t)[0] for t in args.target]
+    config = TransferConfig(
+        output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate, alpha=args.alpha, temperature=args.temperature,
+        prompt_init=args.prompt_init, monitor_size=args.monitor_size, save_steps=args.save_steps, seed=args.seed,
+        public_dataset_name=args.public,
+    )
+    results = transfer_prompt(args.prompt, student, targets, tokenizer, public, config, resume=not args.no_resume)
+    records = [r.peft_config[r.active_adapter].transfer.to_dict() for r in results]
+    if args.json:
+        print(json.dumps(records if len(records) > 1 else records[0]))
+    else:
+        for target, record in zip(args.target, records):
+            print(f"{target}: {record['steps']} steps, final loss {record['final_loss']:.4f}, public agreement "
+                  f"{record['public_agreement']}")
+        print(f"prompt(s) saved under {args.out}")
+    return 0

@@ -1,0 +1,98 @@
+"""`peft-transfer transfer` and `peft-transfer compare` on tiny models saved to folders; `compare_prompts`."""
+
+import json
+
+import pytest
+import torch
+from datasets import Dataset
+from tiny_models import make_tokenizer
+from transfer_helpers import labelled_texts, public_texts, related_models, tune_source_prompt
+
+from peft_transfer import TransferablePromptConfig, evaluate_classification, get_task, save_prompt
+from peft_transfer.cli import main
+from peft_transfer.comparison import compare_prompts, gap_closure
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    tok = make_tokenizer()
+    student, target = related_models(noise=0.3)
+    paths = {}
+    for name, model in (("student", student), ("target", target)):
+        paths[name] = str(tmp_path / name)
+        model.save_pretrained(paths[name])
+        tok.save_pretrained(paths[name])
+    save_prompt(tune_source_prompt(student, tok), str(tmp_path / "p_s"))
+    full_student, full_target = related_models(noise=0.3)
+    save_prompt(tune_source_prompt(full_target, tok), str(tmp_path / "full"))
+    paths["p_s"], paths["full"] = str(tmp_path / "p_s"), str(tmp_path / "full")
+    texts, labels = labelled_texts(24, seed=7)
+    paths["test"] = str(tmp_path / "test.csv")
+    Dataset.from_dict({"text": texts, "label": labels}).to_csv(paths["test"])
+    paths["public"] = str(tmp_path / "public.csv")
+    Dataset.from_dict({"text": public_texts(40)}).to_csv(paths["public"])
+    return paths
+
+
+def _transfer(paths, out, steps, *extra):
+    return main(["transfer", "--prompt", paths["p_s"], "--student", paths["student"], "--target", paths["target"],
+                 "--public", paths["public"], "--out", out, "--steps", str(steps), "--batch-size", "4",
+                 "--learning-rate", "0.05", "--save-steps", "2", "--monitor-size", "8", *extra])
+
+
+def test_transfer_then_compare(setup, tmp_path, capsys):
+    out = str(tmp_path / "p_t")
+    assert _transfer(setup, out, 2) == 0
+    assert TransferablePromptConfig.from_pretrained(out).transfer.steps == 2
+    assert _transfer(setup, out, 4) == 0  # resumes from checkpoint-2
+    record = TransferablePromptConfig.from_pretrained(out).transfer
+    assert record.steps == 4 and record.public_dataset == setup["public"] and record.num_public_examples == 40
+    capsys.readouterr()
+    table = str(tmp_path / "table")
+    assert main(["compare", "--target", setup["target"], "--student", setup["student"], "--source-prompt",
+                 setup["p_s"], "--transferred-prompt", out, "--full-prompt", setup["full"], "--data", setup["test"],
+                 "--split", "train", "--out", table]) == 0
+    data = json.loads((tmp_path / "table" / "comparison.json").read_text())
+    assert [r["method"] for r in data["rows"]] == ["ZS", "FullPT", "CompPT", "Direct", "POST"]
+    assert all(r["n"] == 24 and 0 <= r["accuracy"] <= 1 for r in data["rows"])
+    assert "| POST |" in (tmp_path / "table" / "comparison.md").read_text()
+    assert "| ZS |" in capsys.readouterr().out
+
+
+def test_transfer_cli_errors(setup, tmp_path, capsys):
+    empty = str(tmp_path / "empty.csv")
+    Dataset.from_dict({"text": ["", " "]}).to_csv(empty)
+    setup = {**setup, "public": empty}
+    assert _transfer(setup, str(tmp_path / "x"), 2) == 2
+    assert "empty" in capsys.readouterr().err
+    assert main(["transfer", "--prompt", str(tmp_path / "nope"), "--student", setup["student"], "--target",
+                 setup["target"], "--public", setup["test"], "--out", str(tmp_path / "y")]) == 2
+
+
+def test_compare_prompts_rows_and_gap_closure(setup):
+    from peft_transfer.assets import load_model
+
+    target, tok = load_model(setup["target"])
+    student, _ = load_model(setup["student"])
+    task = get_task("rotten_tomatoes")
+    texts, labels = labelled_texts(24, seed=7)
+    test = Dataset.from_dict({"text": texts, "label": labels})
+    zs_before = evaluate_classification(target, tok, task, test, use_prompt=False)
+    rows = compare_prompts(target, tok, task, test, student=student, source_prompt=setup["p_s"],
+                           transferred_prompt=setup["full"], full_prompts=[setup["full"]])
+    by = {r.method: r for r in rows}
+    assert by["ZS"].accuracy == zs_before.accuracy
+    # the same prompt as FullPT and POST: gap closure exactly 1 (unless ZS = FullPT)
+    assert by["POST"].accuracy == by["FullPT"].accuracy
+    if by["FullPT"].accuracy != by["ZS"].accuracy:
+        assert gap_closure(rows) == {"POST": pytest.approx(1.0)}
+    # the target is unchanged by the loads
+    assert evaluate_classification(target, tok, task, test, use_prompt=False).accuracy == zs_before.accuracy
