@@ -269,3 +269,10 @@ def test_audit_bad_input(tiny):
         run_lira_audit(model, tokenizer, task, _pool(10), num_shadows=4, train_fn=cheap_train)
     with pytest.raises(PeftTransferError, match="no 'label' column"):
         run_lira_audit(model, tokenizer, task, _pool().remove_columns("label"), num_shadows=4, train_fn=cheap_train)
+
+
+def test_audit_cli_rejects_too_few_shadows_before_loading(tmp_path, capsys):
+    from peft_transfer.cli import main
+
+    assert main(["audit", "--shadows", "2", "--out", str(tmp_path)]) == 2
+    assert "at least 4" in capsys.readouterr().err

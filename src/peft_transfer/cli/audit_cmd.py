@@ -67,9 +67,12 @@ def run(args: argparse.Namespace) -> int:
 
     from ..assets import load_model
     from ..audit import run_lira_audit
+    from ..audit.lira import MIN_SHADOWS
     from ..data_files import load_labelled
     from ..errors import PeftTransferError
 
+    if args.shadows < MIN_SHADOWS:  # before loading anything
+        raise PeftTransferError(f"--shadows must be at least {MIN_SHADOWS} (got {args.shadows}); the paper uses 8.")
     task = task_from_args(args)
     data = load_labelled(args.data or task.name, split=args.split)
     model, tokenizer = load_model(args.model)
