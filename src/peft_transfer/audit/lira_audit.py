@@ -28,6 +28,7 @@ from ..evaluation import predict_scores
 from ..prompt_config import TransferablePromptConfig
 from ..prompt_model import load_prompt, model_id, save_prompt
 from ..provenance import DPRecord, text_fingerprint
+from ..student import student_lineage
 from ..task import ClassificationTask
 from .epsilon_bound import empirical_epsilon
 from .lira import (
@@ -43,6 +44,7 @@ from .roc import auc, bootstrap_auc_ci, roc_curve, tpr_at_fpr
 
 MIN_POOL = 16
 PLAN_NAME = "audit_plan.json"
+DEFAULT_DELTA = 1e-5  # for the bound when the shadows are not private (no accountant delta to match)
 TrainFn = Callable[..., PeftModel]
 
 
@@ -153,8 +155,6 @@ def _check_provenance(config: TransferablePromptConfig, model: PreTrainedModel, 
             f"{what} was tuned on {config.tuned_on!r} but the shadows are tuned on {expected_model!r}: "
             "audit a prompt with shadows of the same model (pass that model, or use a new --out folder)."
         )
-    from ..student import student_lineage
-
     lineage = student_lineage(model)
     expected_layers = lineage.kept_layers if lineage else None
     saved_layers = config.student.kept_layers if config.student else None
@@ -242,7 +242,7 @@ def run_lira_audit(
     `train_fn(model, tokenizer, task, train_dataset, args) -> PeftModel` defaults to
     `private_prompt_trainer.tune_prompt`. Without `target_prompt`, every shadow is the target once
     (leave-one-out); with it, that prompt is attacked and `target_members[i]` says whether pool row i
-    was in its training set. `delta` defaults to the accountant's delta (or 1 / n when not private).
+    was in its training set. `delta` defaults to the accountant's delta (1e-5 when not private).
     Results are also written to `out_dir` (audit.json, audit.md, roc.png) when it is given.
     """
     start = time.time()
@@ -264,7 +264,8 @@ def run_lira_audit(
             )
     train_fn = train_fn or _default_train_fn()
     keep = balanced_membership(len(pool), num_shadows, seed)
-    name = model_id(model)
+    lineage = student_lineage(model)
+    name = model_id(model) + (f" (student, layers {lineage.kept_layers})" if lineage else "")
     plan = {"model": name, "task": task.record().to_dict(), "num_shadows": num_shadows, "seed": seed,
             "pool_fingerprint": text_fingerprint(f"{t}\x00{y}" for t, y in zip(texts, labels.tolist())),
             "membership": ["".join("1" if v else "0" for v in row) for row in keep]}
@@ -313,7 +314,7 @@ def run_lira_audit(
         dp = dp_records[0] if dp_records else DPRecord.not_private(len(pool) // 2)
     accountant_epsilon = dp.epsilon if dp.private else math.inf
     if delta is None:
-        delta = dp.delta if dp.private and dp.delta else 1.0 / len(pool)
+        delta = dp.delta if dp.private and dp.delta else DEFAULT_DELTA
     fpr, tpr, _ = roc_curve(attack, member)
     result = LiraAuditResult(
         num_shadows=num_shadows, pool_size=len(pool), mode=mode, num_guesses=int(np.size(attack)),
