@@ -11,9 +11,25 @@ from .tasks import get_task
 
 __version__ = "0.1.0"
 
+# POST transfer (stage 3): imported on first use, so `import peft_transfer` does not load transformers.Trainer
+_LAZY = {
+    "TransferConfig": "transfer_config", "PromptTransferTrainer": "transfer_trainer", "transfer_prompt": "transfer",
+    "alpha_heuristic": "transfer_loss", "TransferMonitor": "transfer_monitor",
+    "compare_prompts": "comparison", "ComparisonRow": "comparison",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "PROVENANCE_NAME", "ClassificationResult", "ClassificationTask", "DPRecord", "PeftTransferError",
     "StudentLineage", "TaskRecord", "TokenizedTask", "TransferRecord", "TransferablePromptConfig",
     "create_prompt_model", "evaluate_classification", "get_task", "init_prompt_from_text", "label_logits",
-    "load_prompt", "predict_scores", "prompt_embeddings", "save_prompt",
+    "load_prompt", "predict_scores", "prompt_embeddings", "save_prompt", *_LAZY,
 ]
