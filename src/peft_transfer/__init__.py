@@ -16,6 +16,11 @@ _LAZY = {
     "TransferConfig": "transfer_config", "PromptTransferTrainer": "transfer_trainer", "transfer_prompt": "transfer",
     "alpha_heuristic": "transfer_loss", "TransferMonitor": "transfer_monitor",
     "compare_prompts": "comparison", "ComparisonRow": "comparison",
+    # provider stage 1: students and distillation
+    "make_student": "student", "student_lineage": "student", "DistillationConfig": "distillation_config",
+    "DistillationTrainer": "distillation_trainer", "build_teacher_cache": "teacher_cache",
+    "load_teacher_cache": "teacher_cache", "prepare_blocks": "distillation_data",
+    "render_student_card": "student_card", "DistillJob": "distillation_run", "run_distillation": "distillation_run",
 }
 
 
