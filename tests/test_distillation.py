@@ -164,6 +164,11 @@ def test_bad_teacher_inputs(tmp_path):
     tok.add_tokens([f"extra{i}" for i in range(50)])
     with pytest.raises(PeftTransferError, match="do not belong together"):
         check_tokenizer_matches(teacher, tok)
+    small = make_model("llama", num_layers=2)
+    small.resize_token_embeddings(4 * len(make_tokenizer()))
+    with pytest.raises(PeftTransferError, match="not the teacher's tokenizer"):
+        check_tokenizer_matches(small, make_tokenizer())
+    check_tokenizer_matches(make_model("llama", num_layers=2), make_tokenizer())
 
 
 def test_card_metadata_and_body():

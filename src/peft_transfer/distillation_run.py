@@ -70,6 +70,10 @@ def check_tokenizer_matches(teacher: PreTrainedModel, tokenizer) -> None:
         raise PeftTransferError(
             f"the tokenizer has {len(tokenizer)} tokens but the teacher's embedding has only {vocab} rows: they do "
             "not belong together. Use the teacher's own tokenizer.")
+    if len(tokenizer) < vocab // 2:
+        raise PeftTransferError(
+            f"the tokenizer has only {len(tokenizer)} tokens for a teacher with {vocab} embedding rows: it is "
+            "not the teacher's tokenizer. Use the teacher's own tokenizer.")
 
 
 @dataclass
