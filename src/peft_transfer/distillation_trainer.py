@@ -2,8 +2,9 @@
 
 Why not TRL 1.16: `trl.DistillationTrainer` is on-policy (the student generates its own sequences, costly on
 CPU and not the paper's recipe) and `trl.experimental.gkd.GKDTrainer(lmbda=0, seq_kd=False)` does
-off-policy logit distillation but at temperature 1 and without the LM / cosine terms; neither trains from
-cached teacher logits. So the loss is written by hand (`distillation_loss`), everything else — optimiser,
+off-policy logit distillation but its `compute_loss` calls `generalized_jsd_loss` without a temperature
+(T = 1, no T² factor; `args.temperature` only affects sampling) and has no LM / cosine terms; neither trains
+from cached teacher logits. So the loss is written by hand (`distillation_loss`), everything else — optimiser,
 schedule, checkpoints, resume, DDP/FSDP/DeepSpeed through accelerate — is the stock `Trainer`.
 
 Loss terms are pluggable: `loss_terms()` returns a dict name -> scalar and `compute_loss` sums
