@@ -21,6 +21,8 @@ _LAZY = {
     "DistillationTrainer": "distillation_trainer", "build_teacher_cache": "teacher_cache",
     "load_teacher_cache": "teacher_cache", "prepare_blocks": "distillation_data",
     "render_student_card": "student_card", "DistillJob": "distillation_run", "run_distillation": "distillation_run",
+    # privacy audit: LiRA membership inference and leakage checks
+    "run_lira_audit": "audit", "LiraAuditResult": "audit", "find_leaks": "audit",
 }
 
 
