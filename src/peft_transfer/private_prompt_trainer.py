@@ -1,0 +1,349 @@
+"""`PrivatePromptTrainer`: the data owner tunes a soft prompt on labelled private data, optionally with DP-SGD.
+
+The privacy unit is one example: the loss is a per-example cross-entropy over the task's class scores
+(`TokenizedTask.class_scores` of `label_logits`), never HF's token mean over a batch.
+
+DP is Opacus 1.6, assembled from its parts rather than `PrivacyEngine.make_private`, for three reasons:
+(1) only the prompt encoder needs per-sample gradients, so `GradSampleModule` hooks just that module and
+the PeftModel itself stays unwrapped and saveable (what `make_private(wrap_model=False)` is for); (2) a
+logical Poisson batch is split into physical micro-batches inside one `training_step`, clipping each
+micro-batch's per-example gradients into `summed_grad` (what `BatchMemoryManager` does with skipped steps,
+without the Trainer counting micro-batches as steps); (3) an empty Poisson batch must still take a
+noise-only step. Per-example gradients are exact because `label_logits` embeds the prompt from a
+(batch, n_virtual) index matrix (stock PEFT embeds one row and repeats it, which hides the batch from
+Opacus); tests compare them with a one-example-at-a-time loop.
+
+The accountant's history is saved with each checkpoint (`dp_accountant.json`) and restored on resume, so a
+resumed run reports the same ε as an uninterrupted one. The training loss in the logs is not privatised
+(logs stay with the data owner); the unclipped gradient norm is not logged under DP.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+
+import torch
+from datasets import Dataset
+from opacus import GradSampleModule
+from opacus.accountants import create_accountant
+from opacus.accountants.utils import get_noise_multiplier
+from opacus.optimizers import DPOptimizer
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+from peft import PeftModel
+from peft.utils import load_peft_weights, set_peft_model_state_dict
+from torch.utils.data import DataLoader
+from transformers import PreTrainedModel, Trainer, TrainerCallback
+from transformers.trainer import TRAINING_ARGS_NAME
+
+from .errors import PeftTransferError
+from .private_prompt_config import PrivatePromptConfig
+from .prompt_model import create_prompt_model, save_prompt
+from .prompted_forward import is_masked_lm, label_logits
+from .provenance import DPRecord
+from .task import ClassificationTask, TokenizedTask
+
+ACCOUNTANT_FILE = "dp_accountant.json"
+
+
+class LabelledTextCollator:
+    """Rows {text, label} -> {input_ids, attention_mask, label_positions, labels}; an empty list gives an
+    empty batch (Poisson sampling draws those)."""
+
+    def __init__(self, tokenized: TokenizedTask, text_column: str = "text", label_column: str = "label"):
+        self.tokenized, self.text_column, self.label_column = tokenized, text_column, label_column
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        labels = torch.tensor([int(f[self.label_column]) for f in features], dtype=torch.long)
+        if not features:
+            empty = torch.zeros(0, 1, dtype=torch.long)
+            return {"input_ids": empty, "attention_mask": empty.clone(),
+                    "label_positions": torch.zeros(0, dtype=torch.long), "labels": labels}
+        return {**self.tokenized.encode([f[self.text_column] for f in features]), "labels": labels}
+
+
+class PromptClassifier(torch.nn.Module):
+    """A prompted model seen as `batch -> class scores (batch, classes)`. The base model stays in eval mode
+    (no dropout); the prompt encoder follows train/eval (Opacus hooks only record in training mode)."""
+
+    def __init__(self, prompt_model: PeftModel, tokenized: TokenizedTask):
+        super().__init__()
+        self.prompt_model = prompt_model
+        self.tokenized = tokenized
+
+    @property
+    def prompt_encoder(self) -> torch.nn.Module:
+        return self.prompt_model.prompt_encoder[self.prompt_model.active_adapter]
+
+    def forward(self, input_ids, attention_mask, label_positions, labels=None, **_) -> torch.Tensor:
+        logits = label_logits(self.prompt_model, input_ids, attention_mask, label_positions)
+        return self.tokenized.class_scores(logits.float())
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.prompt_model.eval()
+        self.prompt_encoder.train(mode)
+        return self
+
+
+def check_labelled_data(data: Dataset, task: ClassificationTask, batch_size: int) -> None:
+    """Refuse data the tuning cannot use: missing columns, labels outside the task's classes, too few rows."""
+    missing = [c for c in (task.text_column, task.label_column) if c not in data.column_names]
+    if missing:
+        raise PeftTransferError(f"The training data has no {missing} column(s) (columns: {data.column_names}); "
+                                f"task {task.name!r} reads text from {task.text_column!r} and labels from "
+                                f"{task.label_column!r}.")
+    labels = data[task.label_column]
+    bad = sorted({y for y in labels if not isinstance(y, int) or not 0 <= y < task.num_classes}, key=str)
+    if bad:
+        raise PeftTransferError(f"Labels {bad[:5]} are outside task {task.name!r}'s classes 0..{task.num_classes - 1} "
+                                f"({task.class_names}); map them to class indices first.")
+    if len(data) < batch_size:
+        raise PeftTransferError(f"Only {len(data)} training examples for a batch size of {batch_size}; use a smaller "
+                                "per_device_train_batch_size or more data.")
+
+
+class _EpsilonStop(TrainerCallback):
+    """Stops training before the next step would take ε past `stop_at_epsilon`."""
+
+    def __init__(self, trainer: PrivatePromptTrainer):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.trainer.would_exceed(args.stop_at_epsilon):
+            control.should_training_stop = True
+        return control
+
+
+class PrivatePromptTrainer(Trainer):
+    """Tune a soft prompt for `task` on labelled `train_dataset` (columns `task.text_column`,
+    `task.label_column`), with (ε, δ)-DP when `args` asks for it (see `PrivatePromptConfig`).
+
+    `model` is a plain model (a new prompt is created with `create_prompt_model`) or a PeftModel whose
+    active prompt is tuned. The tuned PeftModel is `trainer.prompt_model`; `trainer.dp_record()` gives the
+    guarantee so far, which `save_model`/checkpoints write into the prompt's provenance.
+    """
+
+    loss_is_scaled_for_ga = True  # training_step scales the loss itself
+
+    def __init__(self, model: PreTrainedModel | PeftModel, args: PrivatePromptConfig, train_dataset: Dataset,
+                 task: ClassificationTask, processing_class, eval_dataset: Dataset | None = None,
+                 callbacks: list | None = None):
+        if not isinstance(args, PrivatePromptConfig):
+            raise PeftTransferError("PrivatePromptTrainer needs a PrivatePromptConfig as args.")
+        check_labelled_data(train_dataset, task, args.per_device_train_batch_size)
+        if args.world_size > 1 and args.private:
+            raise PeftTransferError("DP prompt tuning runs in a single process (the accountant assumes one sampler).")
+        if not isinstance(model, PeftModel):
+            model = create_prompt_model(model, processing_class, task, num_virtual_tokens=args.num_virtual_tokens,
+                                        init_text=args.prompt_init_text)
+        self.prompt_model, self.task = model, task
+        self.tokenized = task.tokenized(processing_class, masked_lm=is_masked_lm(model))
+        columns = [task.text_column, task.label_column]
+        train_dataset = train_dataset.select_columns(columns)
+        if eval_dataset is not None:
+            check_labelled_data(eval_dataset, task, 1)
+            eval_dataset = eval_dataset.select_columns(columns)
+        self.num_train_examples = len(train_dataset)
+        self.sample_rate = args.per_device_train_batch_size / self.num_train_examples
+        self.delta = args.resolved_delta(self.num_train_examples) if args.private else 0.0
+        self.accountant = create_accountant(args.accountant) if args.private else None
+        self.noise = None
+        wrapper = PromptClassifier(model, self.tokenized)
+        if args.private:
+            # hooks on the prompt encoder only; the PeftModel is not wrapped (it stays saveable)
+            self.grad_sampler = GradSampleModule(wrapper.prompt_encoder, batch_first=True, loss_reduction="sum",
+                                                 force_functorch=args.grad_sample_mode == "functorch")
+            self.grad_sampler.disable_hooks()  # on only inside training_step (saving a prompt runs the encoder)
+        callbacks = list(callbacks or [])
+        if args.private and args.stop_at_epsilon is not None:
+            callbacks.append(_EpsilonStop(self))
+        super().__init__(model=wrapper, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                         data_collator=LabelledTextCollator(self.tokenized, *columns),
+                         processing_class=processing_class, callbacks=callbacks)
+        if args.private:
+            self.noise = self._noise_multiplier()
+
+    # -- privacy parameters and accounting -------------------------------------------------------------
+    def planned_steps(self) -> int:
+        """Optimizer steps the run is planned for (what σ is calibrated over)."""
+        if self.args.max_steps > 0:
+            return self.args.max_steps
+        per_epoch = int(1 / self.sample_rate) if self.args.poisson_sampling else math.ceil(
+            self.num_train_examples / self.args.per_device_train_batch_size)
+        per_epoch = max(per_epoch // self.args.gradient_accumulation_steps, 1)
+        return math.ceil(self.args.num_train_epochs * per_epoch)
+
+    def _noise_multiplier(self) -> float:
+        if self.args.noise_multiplier is not None:
+            return float(self.args.noise_multiplier)
+        return float(get_noise_multiplier(target_epsilon=self.args.target_epsilon, target_delta=self.delta,
+                                          sample_rate=self.sample_rate, steps=self.planned_steps(),
+                                          accountant=self.args.accountant))
+
+    def epsilon(self) -> float:
+        """ε spent so far at δ (0 before the first step, inf without DP)."""
+        if self.accountant is None:
+            return math.inf
+        if not self.accountant.history:
+            return 0.0
+        return float(self.accountant.get_epsilon(delta=self.delta))
+
+    def would_exceed(self, limit: float) -> bool:
+        """True when one more step would take ε past `limit`."""
+        trial = copy.deepcopy(self.accountant)
+        trial.step(noise_multiplier=self.noise, sample_rate=self.sample_rate)
+        return float(trial.get_epsilon(delta=self.delta)) > limit
+
+    def dp_record(self) -> DPRecord:
+        """The guarantee of the prompt as trained so far."""
+        if not self.args.private:
+            return DPRecord.not_private(self.num_train_examples)
+        steps = sum(n for _, _, n in self.accountant.history)
+        return DPRecord(private=True, epsilon=self.epsilon(), delta=self.delta, accountant=self.args.accountant,
+                        noise_multiplier=self.noise, max_grad_norm=self.args.max_grad_norm,
+                        sample_rate=self.sample_rate, steps=steps, num_train_examples=self.num_train_examples)
+
+    # -- Trainer hooks ---------------------------------------------------------------------------------
+    def get_train_dataloader(self) -> DataLoader:
+        """Poisson sampling with Opacus's sampler (each example joins each batch with rate q = B / N; the
+        collator itself turns an empty draw into an empty batch)."""
+        if not self.args.poisson_sampling:
+            return super().get_train_dataloader()
+        sampler = UniformWithReplacementSampler(num_samples=self.num_train_examples, sample_rate=self.sample_rate)
+        return DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,
+                          num_workers=self.args.dataloader_num_workers)
+
+    def create_optimizer(self, model=None):
+        optimizer = super().create_optimizer(model)
+        if self.args.private and not isinstance(self.optimizer, DPOptimizer):
+            self.optimizer = DPOptimizer(optimizer, noise_multiplier=self.noise, max_grad_norm=self.args.max_grad_norm,
+                                         expected_batch_size=self.args.per_device_train_batch_size,
+                                         loss_reduction="mean")
+            self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
+        return self.optimizer
+
+    @property
+    def dp_optimizer(self) -> DPOptimizer:
+        opt = self.optimizer
+        while not isinstance(opt, DPOptimizer):
+            opt = opt.optimizer  # accelerate's AcceleratedOptimizer
+        return opt
+
+    def _clip_grad_norm(self, model):
+        return None if self.args.private else super()._clip_grad_norm(model)
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        return None if self.args.private else super()._get_grad_norm(model, grad_norm)
+
+    def example_losses(self, model, inputs) -> torch.Tensor:
+        """Cross-entropy of each example's class scores (batch,)."""
+        scores = model(inputs["input_ids"], inputs["attention_mask"], inputs["label_positions"])
+        return torch.nn.functional.cross_entropy(scores, inputs["labels"].to(scores.device), reduction="none")
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        scores = model(inputs["input_ids"], inputs["attention_mask"], inputs["label_positions"])
+        loss = torch.nn.functional.cross_entropy(scores, inputs["labels"].to(scores.device))
+        return (loss, {"logits": scores}) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
+        """One logical batch, in physical micro-batches. Under DP each micro-batch's per-example gradients
+        are clipped into `summed_grad` at once; the optimizer step adds the noise (also for an empty batch)."""
+        model.train()
+        inputs = self._prepare_inputs(inputs)
+        size = inputs["labels"].shape[0]
+        private = self.args.private
+        params = [p for p in model.parameters() if p.requires_grad]
+        if private:
+            self.dp_optimizer.zero_grad(set_to_none=True)  # the Trainer only zeroes p.grad
+        if size == 0:
+            if private:
+                for p in params:
+                    p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
+            return torch.zeros((), device=self.args.device)
+        chunk = self.args.physical_batch_size or size
+        scale = 1.0 if private else 1.0 / (size * self.current_gradient_accumulation_steps)
+        total = torch.zeros((), device=self.args.device)
+        if private:
+            self.grad_sampler.enable_hooks()
+        try:
+            for start in range(0, size, chunk):
+                part = {k: v[start:start + chunk] for k, v in inputs.items()}
+                losses = self.example_losses(model, part)
+                self.accelerator.backward(losses.sum() * scale)
+                total += losses.detach().sum()
+                if private and start + chunk < size:
+                    self.dp_optimizer.clip_and_accumulate()
+                    for p in params:
+                        p.grad_sample = None
+        finally:
+            if private:
+                self.grad_sampler.disable_hooks()
+        return total / size / (1 if private else self.current_gradient_accumulation_steps)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.args.private:
+            logs["epsilon"] = self.epsilon()
+            logs.pop("grad_norm", None)
+        super().log(logs, start_time)
+
+    def train(self, *args, **kwargs):
+        output = super().train(*args, **kwargs)
+        self.prompt_model.peft_config[self.prompt_model.active_adapter].dp = self.dp_record()
+        output.metrics["epsilon"] = self.epsilon()
+        self.prompt_model.eval()
+        return output
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """Checkpoints and final saves: the stock prompt adapter with provenance (the DP record so far), the
+        training args and the accountant's history."""
+        output_dir = output_dir or self.args.output_dir
+        if not self.args.should_save:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        self.prompt_model.peft_config[self.prompt_model.active_adapter].dp = self.dp_record()
+        save_prompt(self.prompt_model, output_dir)
+        torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
+        if self.accountant is not None:
+            state = {"history": [list(h) for h in self.accountant.history], "mechanism": self.accountant.mechanism(),
+                     "noise_multiplier": self.noise, "sample_rate": self.sample_rate, "delta": self.delta}
+            with open(os.path.join(output_dir, ACCOUNTANT_FILE), "w") as f:
+                json.dump(state, f, indent=1)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        """Restore the prompt and the accountant's history (stock resuming refuses prompt adapters)."""
+        try:
+            weights = load_peft_weights(resume_from_checkpoint, device="cpu")
+        except (OSError, ValueError) as exc:
+            raise PeftTransferError(f"Cannot resume from {resume_from_checkpoint}: {exc}") from exc
+        set_peft_model_state_dict(self.prompt_model, weights)
+        if self.accountant is None:
+            return
+        path = os.path.join(resume_from_checkpoint, ACCOUNTANT_FILE)
+        if not os.path.exists(path):
+            raise PeftTransferError(f"{resume_from_checkpoint} has no {ACCOUNTANT_FILE}: it was not saved by a DP run, "
+                                    "so resuming would under-report ε. Start over in a new output_dir.")
+        with open(path) as f:
+            state = json.load(f)
+        if state["mechanism"] != self.accountant.mechanism() or not math.isclose(state["sample_rate"],
+                                                                                  self.sample_rate):
+            raise PeftTransferError(f"{resume_from_checkpoint} was trained with another accountant or sample rate; "
+                                    "resume with the same data, batch size and accountant, or start over.")
+        self.accountant.history = [tuple(h) for h in state["history"]]
+        self.noise = state["noise_multiplier"]
+        if isinstance(self.optimizer, DPOptimizer) or self.optimizer is not None:
+            self.dp_optimizer.noise_multiplier = self.noise
+
+
+def tune_prompt(model: PreTrainedModel | PeftModel, tokenizer, task: ClassificationTask, train_dataset: Dataset,
+                args: PrivatePromptConfig, resume_from_checkpoint: str | bool | None = None,
+                eval_dataset: Dataset | None = None, callbacks: list | None = None) -> PeftModel:
+    """Tune a soft prompt for `task` on `train_dataset` (DP as `args` says) and save it, with its DP record,
+    in `args.output_dir`. Returns the prompted model (eval mode); its config's `dp` holds the guarantee."""
+    trainer = PrivatePromptTrainer(model, args, train_dataset, task, tokenizer, eval_dataset=eval_dataset,
+                                   callbacks=callbacks)
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    trainer.save_model(args.output_dir)
+    return trainer.prompt_model
