@@ -1,6 +1,6 @@
 """LiRA membership-inference audit of private prompt tuning on the embedded model's student, ε = ∞ and ε = 8.
 
-    .venv/bin/python benchmarks/privacy_audit.py [--shadows 8] [--pool-size 100] [--max-steps 20]
+    .venv/bin/python benchmarks/privacy_audit.py [--shadows 6] [--pool-size 32] [--max-steps 8]
 
 The student is `make_student(SmolLM2-135M, keep_layers=[0, 1, 28, 29])`; the pool is drawn from the Rotten
 Tomatoes train split. Each shadow prompt is tuned with `tune_prompt` on its random half of the pool and
@@ -22,11 +22,12 @@ from common import RESULTS, run_header, write_results  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shadows", type=int, default=8)
-    parser.add_argument("--pool-size", type=int, default=100)
-    parser.add_argument("--max-steps", type=int, default=20, help="optimizer steps per shadow prompt")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--shadows", type=int, default=6)
+    parser.add_argument("--pool-size", type=int, default=32)
+    parser.add_argument("--max-steps", type=int, default=8, help="optimizer steps per shadow prompt")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--learning-rate", type=float, default=0.01)
+    parser.add_argument("--num-virtual-tokens", type=int, default=10)
     parser.add_argument("--epsilons", default="inf,8")
     parser.add_argument("--keep-layers", default="0,1,28,29")
     parser.add_argument("--seed", type=int, default=0)
@@ -53,13 +54,15 @@ def main() -> None:
         epsilon = math.inf if eps_text == "inf" else float(eps_text)
         out = os.path.join(args.out, f"eps_{eps_text}")
         tune_args = build_tune_args(epsilon, os.path.join(out, "trainer"), args.seed, max_steps=args.max_steps,
-                                    learning_rate=args.learning_rate, batch_size=args.batch_size)
+                                    learning_rate=args.learning_rate, batch_size=args.batch_size,
+                                    num_virtual_tokens=args.num_virtual_tokens)
         start = time.perf_counter()
         result = run_lira_audit(student, tokenizer, task, pool, num_shadows=args.shadows, tune_args=tune_args,
                                 seed=args.seed, out_dir=out, pool_size=args.pool_size)
         row = result.to_dict()
         row.update(setting=f"ε = {eps_text}", wall_seconds=round(time.perf_counter() - start, 1),
-                   max_steps=args.max_steps, batch_size=args.batch_size)
+                   max_steps=args.max_steps, batch_size=args.batch_size,
+                   learning_rate=args.learning_rate, num_virtual_tokens=args.num_virtual_tokens)
         rows.append(row)
         curves.append(RocSeries(f"ε = {eps_text} (AUC {result.auc:.3f})", result.fpr, result.tpr))
         print(result.markdown())
@@ -79,13 +82,14 @@ def main() -> None:
             f"{r['epsilon_lower_bound_holdout']:.3f} | {r['delta']:.2g} | {r['wall_seconds']} |")
     notes = (
         f"\nStudent: SmolLM2-135M-Instruct layers [{args.keep_layers}]; {args.max_steps} optimizer steps of batch "
-        f"{args.batch_size} per shadow prompt (tune_prompt defaults otherwise); pool = {args.pool_size} Rotten "
-        "Tomatoes train sentences, each IN for exactly half of the shadows; leave-one-out LiRA (online, global "
-        "variance). The AUC CI is a percentile bootstrap over pool examples; the ε lower bounds use "
-        "Clopper-Pearson 95 % bounds on TPR/FPR and treat the pooled guesses as independent, which they are only "
-        "approximately. With this few guesses, TPR at 0.1 % FPR is resolved only to 1 / (non-members). "
-        "The machine is a shared 2-core CPU (see loadavg): wall times are indicative only. "
-        "ROC curves: privacy_audit_roc.png.\n"
+        f"{args.batch_size}, learning rate {args.learning_rate}, {args.num_virtual_tokens} virtual tokens per "
+        "shadow prompt (tune_prompt defaults otherwise: Adam, clip norm 1, PRV accountant, δ = 1/(10 N)); "
+        f"pool = {args.pool_size} Rotten Tomatoes train sentences, each IN for exactly half of the shadows; "
+        "leave-one-out LiRA (online, global variance). The AUC CI is a percentile bootstrap over pool "
+        "examples; the ε lower bounds use Clopper-Pearson 95 % bounds on TPR/FPR and treat the pooled "
+        "guesses as independent, which they are only approximately. With this few guesses, TPR at 0.1 % "
+        "FPR is resolved only to 1 / (non-members). The machine is a shared 2-core CPU (see loadavg): wall "
+        "times are indicative only. ROC curves: privacy_audit_roc.png.\n"
     )
     path = write_results("privacy_audit", header, rows, "\n".join(table) + "\n" + notes)
     print(path.read_text())

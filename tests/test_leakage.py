@@ -67,12 +67,13 @@ def test_tune_prompt_output_dir_has_no_leak(tmp_path, tokenizer):
     model = make_model("llama")
     task = get_task("rotten_tomatoes")
     data = Dataset.from_dict({"text": PRIVATE * 4, "label": [0, 1, 0, 1] * 4})
-    args = config_module.PrivatePromptConfig(output_dir=str(tmp_path / "run"), max_steps=2,
-                                             per_device_train_batch_size=4, logging_steps=1, save_steps=1,
-                                             report_to="none")
+    args = config_module.PrivatePromptConfig(output_dir=str(tmp_path / "run"), max_steps=2, target_epsilon=8.0,
+                                             target_delta=1e-3, per_device_train_batch_size=4, logging_steps=1,
+                                             save_steps=1, report_to="none")
     prompt = private_trainer.tune_prompt(model, tokenizer, task, data, args)
     save_prompt(prompt, str(tmp_path / "prompt"))
-    assert any((tmp_path / "run").iterdir())
+    written = {p.name for p in (tmp_path / "run").rglob("*")}
+    assert {"trainer_state.json", "adapter_model.safetensors"} <= written  # logs and checkpoints were scanned
     assert find_leaks([str(tmp_path)], PRIVATE) == []
 
 

@@ -32,6 +32,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=-1, help="optimizer steps per shadow (overrides --epochs)")
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--num-virtual-tokens", type=int)
     parser.add_argument("--target-prompt", help="attack this saved prompt instead of each shadow in turn")
     parser.add_argument("--target-members-column", default="member",
                         help="bool column of --data: was the row in the target prompt's training set")
@@ -41,7 +42,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def build_tune_args(epsilon: float, out: str, seed: int, delta: float | None = None, epochs: float = 1.0,
-                    max_steps: int = -1, learning_rate: float | None = None, batch_size: int | None = None):
+                    max_steps: int = -1, learning_rate: float | None = None, batch_size: int | None = None,
+                    num_virtual_tokens: int | None = None):
     """A `PrivatePromptConfig` for the shadows from the audit's options."""
     from ..errors import PeftTransferError
 
@@ -57,6 +59,8 @@ def build_tune_args(epsilon: float, out: str, seed: int, delta: float | None = N
         values["learning_rate"] = learning_rate
     if batch_size is not None:
         values["per_device_train_batch_size"] = batch_size
+    if num_virtual_tokens is not None:
+        values["num_virtual_tokens"] = num_virtual_tokens
     return PrivatePromptConfig(**values)
 
 
@@ -97,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         pool_size = args.pool_size
     tune_args = build_tune_args(args.epsilon, os.path.join(args.out, "trainer"), args.seed, args.delta,
-                                args.epochs, args.max_steps, args.learning_rate, args.batch_size)
+                                args.epochs, args.max_steps, args.learning_rate, args.batch_size,
+                                args.num_virtual_tokens)
     result = run_lira_audit(model, tokenizer, task, data, num_shadows=args.shadows, tune_args=tune_args,
                             seed=args.seed, out_dir=args.out, pool_size=pool_size, delta=args.delta,
                             target_prompt=args.target_prompt, target_members=members)
