@@ -56,6 +56,7 @@ def compare_prompts(
     full_prompts: list[str] | None = None,
     batch_size: int = 32,
     progress: bool = False,
+    include_zero_shot: bool = True,
 ) -> list[ComparisonRow]:
     """Score every row that the given models and prompts allow; missing inputs give no row.
 
@@ -73,7 +74,8 @@ def compare_prompts(
         rows.append(ComparisonRow(_label(method, eps), model_id(model.get_base_model() if prompt else model), prompt,
                                   result.accuracy, result.macro_f1, result.n, eps, note))
 
-    score(target, "ZS", use_prompt=False)
+    if include_zero_shot:  # a caller comparing several prompts on one test set scores ZS once
+        score(target, "ZS", use_prompt=False)
     for path in full_prompts or []:
         score(load_prompt(target, path), "FullPT", path, note="tuned on the target with the private data")
     if source_prompt and student is not None:

@@ -1,48 +1,28 @@
-"""`peft-transfer run`: the main job on the embedded real model and data.
+"""`peft-transfer run [config.yaml]`: the whole POST pipeline (the main job).
 
-Until the distillation, private tuning and transfer stages are wired in, the job is the zero-shot
-evaluation of the embedded LLM on the embedded tasks (written to results.md / results.json).
+Defaults: the embedded SmolLM2-135M target, its distilled student (built once per machine), Rotten
+Tomatoes as the private task, movie plot summaries as the public transfer set, ε ∈ {∞, 8}.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--tasks", nargs="+", default=["rotten_tomatoes", "bbc_news"])
-    parser.add_argument("--limit", type=int, default=None, help="test examples per task (default: all)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 200 test examples per task")
-    parser.add_argument("--out", default="runs/embedded", help="output folder")
+    parser.add_argument("config", nargs="?", help="YAML file overriding the defaults (see examples/pipeline.yaml)")
+    parser.add_argument("--quick", action="store_true", help="smoke run of a few minutes (numbers not meaningful)")
+    parser.add_argument("--out", default=None, help="output folder (default: runs/embedded, or runs/quick)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..assets import load_model
-    from ..data_files import load_labelled
-    from ..evaluation import evaluate_classification
-    from ..tasks import get_task
+    from ..pipeline.config import load_pipeline_config
+    from ..pipeline.runner import run_pipeline
 
-    limit = 200 if args.quick and args.limit is None else args.limit
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_model(args.model)
-    rows = []
-    for name in args.tasks:
-        task = get_task(name)
-        data = load_labelled(name, split="test", limit=limit)
-        start = time.perf_counter()
-        result = evaluate_classification(model, tokenizer, task, data, progress=f"zero-shot {name}")
-        rows.append({"task": name, "method": "ZS", "model": args.model, **result.to_dict(),
-                     "seconds": round(time.perf_counter() - start, 1)})
-    (out / "results.json").write_text(json.dumps(rows, indent=2))
-    lines = ["| task | method | n | accuracy | macro-F1 |", "|---|---|---|---|---|"]
-    lines += [f"| {r['task']} | {r['method']} | {r['n']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} |" for r in rows]
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"\nresults: {out / 'results.md'} and {out / 'results.json'}")
+    config = load_pipeline_config(args.config, quick=args.quick)
+    out = args.out or ("runs/quick" if args.quick else "runs/embedded")
+    paths = run_pipeline(config, out)
+    print(paths["md"].read_text())
+    print("results: " + ", ".join(str(p) for p in paths.values() if p.exists()))
     return 0

@@ -26,7 +26,7 @@ class StudentSettings:
 
     path: str | None = None
     keep_layers: list[int] = field(default_factory=lambda: [0, 1, 28, 29])
-    corpus: list[str] = field(default_factory=lambda: ["wikipedia", "lee_news", "guardian_headlines"])
+    corpus: str = "wikipedia"
     max_steps: int = 300
     batch_size: int = 8
     block_size: int = 128

@@ -1,0 +1,82 @@
+"""The comparison table of a run (markdown + JSON) and its bar chart, in the paper's layout:
+one row per task and privacy level, columns ZS / FullPT / CompPT / Direct / POST, plus gap closure
+G = (POST - ZS) / (FullPT - ZS)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+METHODS = ("ZS", "FullPT", "CompPT", "Direct", "POST")
+
+
+def _eps_label(epsilon: float) -> str:
+    return "∞ (no DP)" if math.isinf(epsilon) else f"{epsilon:g}"
+
+
+def table_rows(results: list[dict]) -> list[dict]:
+    """Pivot result records {task, epsilon, method, accuracy, macro_f1, n} into one row per (task, ε)."""
+    keys: list[tuple[str, float]] = []
+    for r in results:
+        if r["method"] != "ZS" and (r["task"], r["epsilon"]) not in keys:
+            keys.append((r["task"], r["epsilon"]))
+    rows = []
+    for task, epsilon in keys:
+        row: dict = {"task": task, "epsilon": epsilon}
+        for r in results:
+            if r["task"] == task and (r["method"] == "ZS" or r["epsilon"] == epsilon):
+                row[r["method"]] = r["accuracy"]
+                row["n"] = r["n"]
+        zs, full, post = row.get("ZS"), row.get("FullPT"), row.get("POST")
+        if None not in (zs, full, post) and full != zs:
+            row["gap_closure"] = (post - zs) / (full - zs)
+        rows.append(row)
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = "| task | ε | n test | " + " | ".join(METHODS) + " | G |"
+    lines = [head, "|" + "---|" * (len(METHODS) + 4)]
+    for row in rows:
+        cells = [f"{100 * row[m]:.1f}" if m in row else "–" for m in METHODS]
+        g = f"{row['gap_closure']:.2f}" if "gap_closure" in row else "–"
+        lines.append(f"| {row['task']} | {_eps_label(row['epsilon'])} | {row.get('n', '–')} | "
+                     + " | ".join(cells) + f" | {g} |")
+    return "\n".join(lines)
+
+
+def bar_chart(rows: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.8 + 2.2 * len(rows), 3.6))
+    width = 0.8 / len(METHODS)
+    for i, method in enumerate(METHODS):
+        xs = [j + (i - (len(METHODS) - 1) / 2) * width for j in range(len(rows))]
+        ys = [100 * row.get(method, float("nan")) for row in rows]
+        bars = ax.bar(xs, ys, width, label=method)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
+    ax.set_xticks(range(len(rows)), [f"{r['task']}\nε={_eps_label(r['epsilon'])}" for r in rows])
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(ncol=len(METHODS), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.15), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(results: list[dict], out: Path, notes: str = "") -> dict[str, Path]:
+    """Write results.json, results.md and results.png into `out`; returns their paths."""
+    rows = table_rows(results)
+    paths = {"json": out / "results.json", "md": out / "results.md", "png": out / "results.png"}
+    serial = [{**r, "epsilon": "inf" if math.isinf(r["epsilon"]) else r["epsilon"]} for r in results]
+    paths["json"].write_text(json.dumps({"results": serial, "table": [
+        {**r, "epsilon": "inf" if math.isinf(r["epsilon"]) else r["epsilon"]} for r in rows]}, indent=2) + "\n")
+    paths["md"].write_text("# POST results\n\n" + markdown_table(rows) + "\n\n" + notes)
+    if rows:
+        bar_chart(rows, paths["png"])
+    return paths

@@ -1,0 +1,208 @@
+"""`run_pipeline`: distil -> private tune -> transfer -> evaluate with all baselines, resumable by stage.
+
+Layout of the output folder (every stage is skipped when its artifact is already there, and a killed
+stage resumes from its Trainer checkpoints):
+
+    run_config.json                      the settings; another run's folder is refused
+    <task>/eps-<ε>/student_prompt/       p_s, tuned on the student with the private data (the data owner)
+    <task>/eps-<ε>/post_prompt/          p_t, transferred to the target with public text only (the provider)
+    <task>/eps-<ε>/fullpt_prompt/        upper bound: a prompt tuned on the target with the private data
+    <task>/eps-<ε>/comparison.{md,json}  ZS / FullPT / CompPT / Direct / POST on the test set
+    results.{md,json,png}                the table over all tasks and ε, and its bar chart
+
+The student is built once per machine (under the peft-transfer cache) and shared by every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+from ..errors import PeftTransferError
+from .config import PipelineConfig
+from .report import write_report
+
+_METHODS = ("ZS", "FullPT", "CompPT", "Direct", "POST")
+
+
+def _eps_tag(epsilon: float) -> str:
+    return "eps-inf" if math.isinf(epsilon) else f"eps-{epsilon:g}"
+
+
+def _say(message: str) -> None:
+    print(f"[peft-transfer run] {message}", flush=True)
+
+
+def check_run_folder(out: Path, config: PipelineConfig) -> None:
+    """Refuse a folder that holds a different run's artifacts; record this run's settings otherwise."""
+    record = out / "run_config.json"
+    settings = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    if record.is_file():
+        previous = json.loads(record.read_text())
+        if previous != settings:
+            changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+            raise PeftTransferError(
+                f"{out} holds the artifacts of a different run (settings differ in: {', '.join(changed)}). "
+                "Use another --out folder, or delete this one to start over."
+            )
+    elif out.is_dir() and any(out.iterdir()):
+        raise PeftTransferError(f"{out} is not empty and holds no run_config.json: it is not a peft-transfer run "
+                                "folder. Choose an empty or new --out folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def student_folder(config: PipelineConfig) -> Path:
+    """The per-machine cache folder of the student these settings describe."""
+    from ..assets.models import cache_root
+
+    name = config.target.replace("/", "--")
+    return cache_root() / "students" / f"{name}-{config.fingerprint('target', 'student', 'seed')}"
+
+
+def build_student(config: PipelineConfig) -> str:
+    """Path of the student: the configured folder, or the cached distilled student (built on first use)."""
+    if config.student.path:
+        return config.student.path
+    from ..distillation_run import DistillJob, run_distillation
+
+    folder = student_folder(config)
+    if (folder / "distillation_summary.json").is_file():
+        _say(f"student: cached at {folder}")
+        return str(folder)
+    _say(f"student: distilling layers {config.student.keep_layers} of {config.target} for "
+         f"{config.student.max_steps} steps (once per machine; resumable) into {folder}")
+    s = config.student
+    run_distillation(DistillJob(teacher=config.target, corpus=s.corpus, out=str(folder), keep_layers=s.keep_layers,
+                                max_steps=s.max_steps, batch_size=s.batch_size, block_size=s.block_size,
+                                learning_rate=s.learning_rate, seed=config.seed, save_steps=25))
+    return str(folder)
+
+
+def _done(folder: Path) -> bool:
+    return (folder / "adapter_config.json").is_file()
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    return folder.is_dir() and any(p.name.startswith("checkpoint-") for p in folder.iterdir())
+
+
+def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float, folder: Path) -> str:
+    from ..private_prompt_config import PrivatePromptConfig
+    from ..private_prompt_trainer import tune_prompt
+
+    if _done(folder):
+        return str(folder)
+    t = config.tune
+    args = PrivatePromptConfig(
+        output_dir=str(folder), num_virtual_tokens=t.num_virtual_tokens, learning_rate=t.learning_rate,
+        max_steps=t.max_steps, per_device_train_batch_size=t.batch_size, max_grad_norm=t.max_grad_norm,
+        target_epsilon=None if math.isinf(epsilon) else epsilon, seed=config.seed, logging_steps=10,
+        save_steps=25, use_cpu=not _cuda(),
+    )
+    tune_prompt(model, tokenizer, task, train, args, resume_from_checkpoint=True if _has_checkpoint(folder) else None)
+    return str(folder)
+
+
+def _transfer(source: str, student, target, tokenizer, public, config: PipelineConfig, folder: Path, alpha: float,
+              public_name: str) -> str:
+    from ..transfer import transfer_prompt
+    from ..transfer_config import TransferConfig
+
+    if _done(folder):
+        return str(folder)
+    t = config.transfer
+    args = TransferConfig(
+        output_dir=str(folder), alpha=alpha, temperature=t.temperature, learning_rate=t.learning_rate,
+        max_steps=t.max_steps, per_device_train_batch_size=t.batch_size, seed=config.seed,
+        public_dataset_name=public_name, monitor_size=min(32, max(4, len(public) // 5)), save_steps=25,
+        use_cpu=not _cuda(),
+    )
+    transfer_prompt(source, student, target, tokenizer, public, args, resume=_has_checkpoint(folder))
+    return str(folder)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
+    """Run (or resume) the whole pipeline into `out`; returns the paths of results.md/json/png."""
+    from ..assets import load_labelled_dataset, load_model, load_public_texts
+    from ..comparison import compare_prompts, write_comparison
+    from ..evaluation import evaluate_classification
+    from ..tasks import get_task
+    from ..transfer_loss import alpha_heuristic
+
+    out = Path(out)
+    check_run_folder(out, config)
+    started = time.perf_counter()
+    target, tokenizer = load_model(config.target)
+    student, _ = load_model(build_student(config))
+    results: list[dict] = []
+    for task_name in config.tasks:
+        task = get_task(task_name)
+        data = load_labelled_dataset(task_name)
+        train = data["train"].shuffle(seed=config.seed)
+        if config.tune.train_examples:
+            train = train.select(range(min(config.tune.train_examples, len(train))))
+        test = data["test"].select(range(min(config.test_examples or len(data["test"]), len(data["test"]))))
+        public_name = config.public_sets.get(task_name)
+        if public_name is None:
+            raise PeftTransferError(f"public_sets has no entry for task {task_name!r}")
+        public = load_public_texts(public_name, limit=config.transfer.num_public, seed=config.seed)
+        zs_file = out / task_name / "zero_shot.json"
+        if zs_file.is_file():
+            zs = json.loads(zs_file.read_text())
+        else:
+            _say(f"{task_name}: zero-shot accuracy of the target on {len(test)} test examples")
+            zs = evaluate_classification(target, tokenizer, task, test, progress="ZS").to_dict()
+            zs_file.parent.mkdir(parents=True, exist_ok=True)
+            zs_file.write_text(json.dumps(zs))
+        results.append({"task": task_name, "epsilon": math.inf, "method": "ZS", **zs})
+        for epsilon in config.epsilons:
+            stage = out / task_name / _eps_tag(epsilon)
+            comparison = stage / "comparison.json"
+            if not comparison.is_file():
+                _say(f"{task_name}, ε={epsilon:g}: data owner tunes p_s on the student (private data)")
+                source = _tune(student, tokenizer, task, train, config, epsilon, stage / "student_prompt")
+                alpha = config.transfer.alpha
+                if alpha is None:
+                    compt = evaluate_classification(_load(student, source), tokenizer, task, test).accuracy
+                    alpha = alpha_heuristic(zs["accuracy"], compt, 1.0 / task.num_classes)
+                _say(f"{task_name}, ε={epsilon:g}: provider transfers p_s to the target (public {public_name}, "
+                     f"α={alpha:g})")
+                post = _transfer(source, student, target, tokenizer, public, config, stage / "post_prompt", alpha,
+                                 public_name)
+                full = []
+                if config.full_pt:
+                    _say(f"{task_name}, ε={epsilon:g}: FullPT upper bound, a prompt tuned on the target")
+                    full = [_tune(target, tokenizer, task, train, config, epsilon, stage / "fullpt_prompt")]
+                _say(f"{task_name}, ε={epsilon:g}: evaluating FullPT / CompPT / Direct / POST")
+                rows = compare_prompts(target, tokenizer, task, test, student=student, source_prompt=source,
+                                       transferred_prompt=post, full_prompts=full, progress=True,
+                                       include_zero_shot=False)
+                write_comparison(rows, str(stage), meta={"task": task_name, "epsilon": str(epsilon)})
+            for row in json.loads(comparison.read_text())["rows"]:
+                method = row["method"].split(" ")[0]
+                if method in _METHODS and method != "ZS" and row["accuracy"] is not None:
+                    results.append({"task": task_name, "epsilon": epsilon, "method": method,
+                                    "accuracy": row["accuracy"], "macro_f1": row["macro_f1"], "n": row["n"]})
+    minutes = (time.perf_counter() - started) / 60
+    notes = (f"Target `{config.target}`; student `{student.name_or_path}`; {config.tune.max_steps} tuning steps of "
+             f"{config.tune.batch_size}, {config.transfer.max_steps} transfer steps of {config.transfer.batch_size} "
+             f"on {config.transfer.num_public} public texts; seed {config.seed}. This invocation took "
+             f"{minutes:.1f} min (stages already done were skipped). Settings: run_config.json.\n")
+    paths = write_report(results, out, notes)
+    return paths
+
+
+def _load(model, path):
+    from ..prompt_model import load_prompt
+
+    return load_prompt(model, path)
