@@ -93,8 +93,14 @@ def load_prompt(model: PreTrainedModel, path: str, **hub_kwargs) -> PeftModel:
         raise PeftTransferError(f"Cannot load the prompt at {path}: {exc}") from exc
 
 
-def save_prompt(peft_model: PeftModel, save_directory: str, **kwargs) -> None:
+def save_prompt(peft_model: PeftModel, save_directory: str, results=None, license: str | None = None,
+                **kwargs) -> None:
     """Save the prompt as a stock PROMPT_TUNING adapter plus provenance (never the embeddings: prompt
-    tuning does not change them, and PEFT's check for it would query the Hub)."""
+    tuning does not change them, and PEFT's check for it would query the Hub), and its model card
+    (README.md from `model_cards/prompt.md`, replacing PEFT's generic one) with optional `results`."""
+    from .prompt_card import save_prompt_card
+
     kwargs.setdefault("save_embedding_layers", False)
     peft_model.save_pretrained(save_directory, **kwargs)
+    if kwargs.get("is_main_process", True):
+        save_prompt_card(peft_model, save_directory, results=results, license=license)
