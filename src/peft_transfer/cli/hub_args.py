@@ -1,0 +1,39 @@
+"""`--push-to-hub org/name` for subcommands that save a student or a prompt.
+
+A subcommand calls `add_hub_arguments(parser)` in `register` and `maybe_push(args, folder, kind)` after
+saving. The token comes from HF_TOKEN or `hf auth login` (never a command-line flag: it would show in
+the process list and shell history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..errors import PeftTransferError
+from ..hub import PushResult, push_prompt_to_hub, push_student_to_hub
+
+KINDS = ("prompt", "student")
+
+
+def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Hugging Face Hub")
+    group.add_argument("--push-to-hub", metavar="ORG/NAME",
+                       help="after saving, upload the result to this Hub repo (token: HF_TOKEN or `hf auth login`)")
+    group.add_argument("--hub-public", action="store_true",
+                       help="make a newly created Hub repo public (default: private)")
+    group.add_argument("--hub-commit-message", help="commit message of the upload")
+
+
+def maybe_push(args: argparse.Namespace, folder: str | os.PathLike, kind: str) -> PushResult | None:
+    """Push `folder` (a saved `kind`: "prompt" or "student") when --push-to-hub was given; print where."""
+    repo_id = getattr(args, "push_to_hub", None)
+    if not repo_id:
+        return None
+    if kind not in KINDS:
+        raise PeftTransferError(f"Cannot push a {kind!r}: only {' and '.join(KINDS)} folders go to the Hub.")
+    push = push_prompt_to_hub if kind == "prompt" else push_student_to_hub
+    result = push(folder, repo_id, private=not getattr(args, "hub_public", False),
+                  commit_message=getattr(args, "hub_commit_message", None))
+    print(f"Pushed the {kind} to {result.repo_url} ({len(result.files)} files)")
+    return result
