@@ -23,6 +23,9 @@ _LAZY = {
     "render_student_card": "student_card", "DistillJob": "distillation_run", "run_distillation": "distillation_run",
     # privacy audit: LiRA membership inference and leakage checks
     "run_lira_audit": "audit", "LiraAuditResult": "audit", "find_leaks": "audit",
+    # the Hub: push students and prompts, prompt model cards
+    "push_prompt_to_hub": "hub", "push_student_to_hub": "hub", "PushResult": "hub",
+    "render_prompt_card": "prompt_card", "save_prompt_with_card": "prompt_card",
 }
 
 
