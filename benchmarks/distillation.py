@@ -26,8 +26,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import run_header, write_results  # noqa: E402
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mib() -> dict[str, float]:
+    """Process max RSS so far, and the 1-minute load average (the CPU is shared: read throughput with it)."""
+    return {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "loadavg_1min": os.getloadavg()[0]}
 
 
 @torch.no_grad()
@@ -167,9 +169,11 @@ def main() -> None:
            "| student | full | " + " | ".join(f"top-{k}" for k in ks) + " |", "|---|---|" + "---|" * len(ks)]
     md += [f"| {name} | {r['full']:.4f} | " + " | ".join(f"{r[f'top{k}']:.4f}" for k in ks) + " |"
            for name, r in kl_rows.items()]
-    md += ["", "## Peak memory (process max RSS after each phase, MiB; monotone)", "",
-           "| phase | peak RSS (MiB) |", "|---|---|"]
-    md += [f"| {name} | {value:.0f} |" for name, value in rows["phases_peak_rss_mib"].items()]
+    md += ["", "## Peak memory and machine load after each phase", "",
+           "Process max RSS so far (monotone) and the 1-minute load average of the shared 2-core machine.", "",
+           "| phase | peak RSS (MiB) | load average (1 min) |", "|---|---|---|"]
+    md += [f"| {name} | {v['peak_rss_mib']:.0f} | {v['loadavg_1min']:.2f} |"
+           for name, v in rows["phases_peak_rss_mib"].items()]
     path = write_results("distillation", header, [rows], "\n".join(md))
     print(path.read_text())
 
