@@ -27,6 +27,8 @@ os.environ["HF_HOME"] = str(OUT / "hf_home")
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import io  # noqa: E402
 import logging  # noqa: E402
 
 import torch  # noqa: E402
@@ -46,6 +48,7 @@ from peft_transfer import (  # noqa: E402
     label_logits,
     save_prompt,
 )
+from peft_transfer.cli import main  # noqa: E402
 from peft_transfer.cli.hub_args import add_hub_arguments, maybe_push  # noqa: E402
 from peft_transfer.hub import push_prompt_to_hub, push_student_to_hub  # noqa: E402
 from peft_transfer.student import make_student  # noqa: E402
@@ -126,8 +129,12 @@ add_hub_arguments(parser)
 os.environ["HF_TOKEN"] = TOKEN
 results["maybe_push_none"] = maybe_push(parser.parse_args([]), prompt_dir, "prompt")
 cli_pushed = maybe_push(parser.parse_args(["--push-to-hub", "org/prompt-cli"]), prompt_dir, "prompt")
-del os.environ["HF_TOKEN"]
 results["maybe_push"] = cli_pushed.files if cli_pushed else None
+results["cli_push_student"] = main(["push", str(student_dir), "org/student-cli", "--hub-public"])
+err = io.StringIO()
+with contextlib.redirect_stderr(err):
+    results["cli_push_forbidden"] = {"rc": main(["push", str(prompt_dir), "other/cli"]), "stderr": err.getvalue()}
+del os.environ["HF_TOKEN"]
 
 # -- errors: no permission, bad token, server down, failed commit, partial upload ----------------------
 expect_error("forbidden", lambda: push_prompt_to_hub(prompt_dir, "other/prompt", token=TOKEN))

@@ -78,6 +78,15 @@ def test_cli_helper_pushes_only_when_asked(hub_run):
     assert "Pushed the prompt to" in log and results["repos"]["org/prompt-cli"]["private"] is True
 
 
+def test_push_subcommand(hub_run):
+    results, log, _ = hub_run
+    assert results["cli_push_student"] == 0 and results["repos"]["org/student-cli"]["private"] is False
+    assert "model.safetensors" in results["repos"]["org/student-cli"]["files"]
+    forbidden = results["cli_push_forbidden"]
+    assert forbidden["rc"] == 2 and "peft-transfer push: error: No permission" in forbidden["stderr"]
+    assert "Traceback" not in forbidden["stderr"]
+
+
 def test_no_permission_bad_token_and_server_down_are_clear(hub_run):
     errors = hub_run[0]["errors"]
     assert "No permission" in errors["forbidden"]["message"] and "HTTP 403" in errors["forbidden"]["message"]

@@ -16,10 +16,13 @@ from ..hub import PushResult, push_prompt_to_hub, push_student_to_hub
 KINDS = ("prompt", "student")
 
 
-def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
+def add_hub_arguments(parser: argparse.ArgumentParser, push_flag: bool = True) -> None:
+    """--push-to-hub (unless `push_flag` is False: `peft-transfer push` takes the repo as an argument),
+    --hub-public and --hub-commit-message."""
     group = parser.add_argument_group("Hugging Face Hub")
-    group.add_argument("--push-to-hub", metavar="ORG/NAME",
-                       help="after saving, upload the result to this Hub repo (token: HF_TOKEN or `hf auth login`)")
+    if push_flag:
+        group.add_argument("--push-to-hub", metavar="ORG/NAME",
+                           help="after saving, upload the result to this Hub repo (token: HF_TOKEN or `hf auth login`)")
     group.add_argument("--hub-public", action="store_true",
                        help="make a newly created Hub repo public (default: private)")
     group.add_argument("--hub-commit-message", help="commit message of the upload")
