@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hub_server import dead_endpoint
 from huggingface_hub import ModelCard
 from tiny_models import make_model, make_tokenizer
 
@@ -162,6 +163,20 @@ def _saved_prompt(tmp_path, **provenance) -> Path:
                                  num_virtual_tokens=2, **provenance)
     save_prompt(prompt, str(folder))
     return folder
+
+
+def test_push_replaces_peft_placeholder_card_but_keeps_the_folder(tmp_path):
+    folder = _saved_prompt(tmp_path, target="org/target")
+    prompt = create_prompt_model(make_model("llama"), make_tokenizer(), get_task("rotten_tomatoes"),
+                                 num_virtual_tokens=2)
+    (folder / "README.md").unlink()
+    prompt.save_pretrained(str(folder), save_embedding_layers=False)  # PEFT's own save: placeholder card
+    assert "[More Information Needed]" in (folder / "README.md").read_text()
+    with pytest.raises(ValueError, match="offline mode is on"):  # conftest sets HF_HUB_OFFLINE=1
+        push_prompt_to_hub(folder, "org/p", token="t", endpoint=dead_endpoint())
+    card = ModelCard.load(folder / "README.md")
+    assert "peft-transfer" in card.data.tags and "[More Information Needed]" not in card.text
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(os.listdir(folder))
 
 
 def test_save_prompt_replaces_peft_generic_card(tmp_path):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from huggingface_hub import HfApi
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 from huggingface_hub.utils._paths import FORBIDDEN_FOLDERS
 from peft import PeftModel
@@ -52,9 +52,10 @@ def push_prompt_to_hub(prompt_dir_or_peft_model: str | os.PathLike | PeftModel, 
                        license: str | None = None, endpoint: str | None = None) -> PushResult:
     """Push a saved prompt folder (or a PeftModel, saved first with its card) as a PEFT adapter repo.
 
-    A folder without README.md gets its card rendered from its provenance; `results` / `license` only
-    apply when the card is written here. Private by default: a prompt is tuned on private data, so
-    publishing it is an explicit choice (`private=False`). `endpoint` overrides HF_ENDPOINT.
+    A folder without README.md (or with PEFT's placeholder card) gets its card rendered from its
+    provenance; `results` / `license` only apply when the card is written here. Private by default: a
+    prompt is tuned on private data, so publishing it is an explicit choice (`private=False`); an existing
+    repo keeps its visibility. `endpoint` overrides HF_ENDPOINT.
     """
     message = commit_message or "Upload soft prompt (peft-transfer)"
     if isinstance(prompt_dir_or_peft_model, PeftModel):
@@ -69,9 +70,17 @@ def push_prompt_to_hub(prompt_dir_or_peft_model: str | os.PathLike | PeftModel, 
         raise PeftTransferError(f"{folder} is not a saved prompt: it has no {', '.join(missing)}. "
                                 "Pass the folder that save_prompt / `peft-transfer tune` wrote.")
     config = TransferablePromptConfig.from_pretrained(str(folder))  # also refuses non-prompt adapters
-    if not (folder / "README.md").is_file():
+    readme = folder / "README.md"
+    if not readme.is_file() or _is_peft_generic_card(readme):
+        logger.info("Writing the prompt's model card to %s", readme)
         save_prompt_card(config, folder, results=results, license=license)
     return _push_folder(folder, repo_id, token, private, message, [], endpoint)
+
+
+def _is_peft_generic_card(readme: Path) -> bool:
+    """PEFT's `save_pretrained` writes a placeholder card; ours (or a hand-written one) is kept."""
+    text = readme.read_text(errors="replace")
+    return "[More Information Needed]" in text and "peft-transfer" not in text
 
 
 def push_student_to_hub(student_dir_or_model: str | os.PathLike | PreTrainedModel, repo_id: str,
@@ -122,7 +131,8 @@ def _local_files(folder: Path, ignore: list[str]) -> dict[str, int]:
 
 
 def _scrub(text: str, token: str | None) -> str:
-    return text.replace(token, "***") if token else text
+    """The text with the token masked (strings too short to be a token are left alone: they would mangle it)."""
+    return text.replace(token, "***") if token and len(token) >= 8 else text
 
 
 def _push_folder(folder: Path, repo_id: str, token: str | None, private: bool, commit_message: str,
@@ -161,7 +171,8 @@ def _push_folder(folder: Path, repo_id: str, token: str | None, private: bool, c
 def _remote_files(api: HfApi, repo_id: str) -> dict[str, int] | None:
     """Path -> size of the files on the Hub now, or None when they cannot be listed."""
     try:
-        return {f.path: f.size for f in api.list_repo_tree(repo_id, recursive=True) if hasattr(f, "size")}
+        return {f.path: f.lfs.size if getattr(f, "lfs", None) else f.size
+                for f in api.list_repo_tree(repo_id, recursive=True) if hasattr(f, "size")}
     except Exception:  # the Hub is unreachable or the repo does not exist: nothing to compare
         return None
 
@@ -177,7 +188,9 @@ def _explain(exc: Exception, repo_id: str, endpoint: str, stage: str, local: dic
              landed: dict[str, int] | None, where: str) -> str:
     status = exc.response.status_code if isinstance(exc, HfHubHTTPError) and exc.response is not None else None
     namespace = repo_id.split("/")[0]
-    if status in (401, 403):
+    if isinstance(exc, OfflineModeIsEnabled):
+        head = f"Cannot {stage} {repo_id}: offline mode is on (HF_HUB_OFFLINE=1); unset it to push to the Hub."
+    elif status in (401, 403):
         head = (f"No permission to {stage} {repo_id} (HTTP {status}): the token is missing, invalid or has no "
                 f"write access to '{namespace}'. Use a write token (HF_TOKEN or `hf auth login`) for that namespace.")
     elif _is_network_error(exc):
