@@ -46,6 +46,7 @@ from peft_transfer import (  # noqa: E402
     create_prompt_model,
     get_task,
     label_logits,
+    load_prompt,
     save_prompt,
 )
 from peft_transfer.cli import main  # noqa: E402
@@ -115,6 +116,8 @@ with torch.no_grad():
     results["prompt_max_diff"] = (label_logits(stock, *args) - label_logits(prompt, *args)).abs().max().item()
     results["prompt_vs_no_prompt"] = (label_logits(prompt, *args) - label_logits(prompt, *args, use_prompt=False)
                                       ).abs().max().item()
+    ours = load_prompt(make_model("llama", seed=1), "org/prompt", token=TOKEN).eval()
+    results["load_prompt_max_diff"] = (label_logits(ours, *args) - label_logits(prompt, *args)).abs().max().item()
 config = TransferablePromptConfig.from_pretrained("org/prompt", token=TOKEN)
 results["provenance_equal"] = config.provenance_dict() == prompt.peft_config["default"].provenance_dict()
 results["provenance_dp_epsilon"] = config.dp.epsilon

@@ -50,6 +50,7 @@ def test_prompt_round_trip_with_stock_peft(hub_run):
     results, _, _ = hub_run
     assert results["prompt_max_diff"] == 0.0  # stock PeftModel.from_pretrained(target, "org/prompt")
     assert results["prompt_vs_no_prompt"] > 1e-3  # ... and the prompt does change the logits
+    assert results["load_prompt_max_diff"] == 0.0  # peft_transfer.load_prompt(target, "org/prompt") too
     assert results["provenance_equal"] is True  # TransferablePromptConfig.from_pretrained("org/prompt")
     assert results["provenance_dp_epsilon"] == 3.0
     assert set(results["repos"]["org/prompt"]["files"]) == {
