@@ -128,12 +128,11 @@ def _read_json(repo: str, filename: str, subfolder: str | None, required: bool, 
             if required:
                 raise PeftTransferError(f"Hub repo {repo} has no {filename}: it is not a saved prompt.") from None
             return {}
-        except Exception as exc:  # network, auth, missing repo: one clear message
-            if required:
-                raise PeftTransferError(
-                    f"Cannot load a prompt from {repo!r}: it is not a local folder and the Hub answered: {exc}"
-                ) from exc
-            return {}
+        except Exception as exc:  # network, auth, missing repo: one clear message (never silently no provenance)
+            raise PeftTransferError(
+                f"Cannot load {filename} of a prompt from {repo!r}: it is not a local folder and the Hub "
+                f"answered: {exc}"
+            ) from exc
     try:
         with open(path) as f:
             return json.load(f)
