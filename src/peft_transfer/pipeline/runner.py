@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -199,6 +200,9 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
              f"on {config.transfer.num_public} public texts; seed {config.seed}. This invocation took "
              f"{minutes:.1f} min (stages already done were skipped). Settings: run_config.json.\n")
     paths = write_report(results, out, notes)
+    for plot in sorted(out.glob("*/eps-*/post_prompt/transfer_monitor.png")):  # the transfer curves, side by side
+        task_name, tag = plot.parts[-4], plot.parts[-3]
+        paths[f"transfer_{task_name}_{tag}"] = Path(shutil.copy(plot, out / f"transfer_curve_{task_name}_{tag}.png"))
     return paths
 
 

@@ -1,0 +1,90 @@
+"""`peft-transfer run`: the whole pipeline on tiny models, its resume, its refusal of another run's folder,
+and the YAML config's errors."""
+
+import json
+import math
+
+import pytest
+from tiny_models import make_model, make_tokenizer
+
+from peft_transfer import PeftTransferError
+from peft_transfer.pipeline.config import (
+    PipelineConfig,
+    StudentSettings,
+    TransferSettings,
+    TuneSettings,
+    load_pipeline_config,
+)
+from peft_transfer.pipeline.runner import run_pipeline
+from peft_transfer.student import make_student
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    teacher = make_model("llama", num_layers=4)
+    tok = make_tokenizer()
+    teacher.save_pretrained(tmp_path / "target")
+    tok.save_pretrained(tmp_path / "target")
+    student = make_student(teacher, [0, 3])
+    student.save_pretrained(tmp_path / "student")
+    tok.save_pretrained(tmp_path / "student")
+    return PipelineConfig(
+        target=str(tmp_path / "target"), tasks=["rotten_tomatoes"], epsilons=[math.inf, 8.0], test_examples=12,
+        student=StudentSettings(path=str(tmp_path / "student")),
+        tune=TuneSettings(num_virtual_tokens=4, max_steps=2, batch_size=8, train_examples=64),
+        transfer=TransferSettings(num_public=16, max_steps=2, batch_size=4),
+    )
+
+
+def test_pipeline_runs_resumes_and_refuses_another_run(tiny_config, tmp_path):
+    out = tmp_path / "run"
+    paths = run_pipeline(tiny_config, out)
+    results = json.loads(paths["json"].read_text())
+    methods = {(r["method"], r["epsilon"]) for r in results["results"]}
+    for method in ("FullPT", "CompPT", "Direct", "POST"):
+        assert (method, "inf") in methods and (method, 8.0) in methods
+    assert ("ZS", "inf") in methods
+    assert paths["png"].stat().st_size > 0 and "| rotten_tomatoes |" in paths["md"].read_text()
+    assert (out / "transfer_curve_rotten_tomatoes_eps-8.png").is_file()
+    for eps in ("eps-inf", "eps-8"):
+        for stage in ("student_prompt", "post_prompt", "fullpt_prompt"):
+            assert (out / "rotten_tomatoes" / eps / stage / "adapter_config.json").is_file()
+
+    stamp = (out / "rotten_tomatoes" / "eps-8" / "post_prompt" / "adapter_model.safetensors").stat().st_mtime_ns
+    again = run_pipeline(tiny_config, out)  # everything done: nothing is recomputed
+    assert json.loads(again["json"].read_text())["results"] == results["results"]
+    assert (out / "rotten_tomatoes" / "eps-8" / "post_prompt" / "adapter_model.safetensors").stat().st_mtime_ns == stamp
+
+    tiny_config.seed = 1
+    with pytest.raises(PeftTransferError, match="different run .*seed"):
+        run_pipeline(tiny_config, out)
+
+
+def test_non_run_folder_is_refused(tiny_config, tmp_path):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(PeftTransferError, match="not a peft-transfer run folder"):
+        run_pipeline(tiny_config, tmp_path / "busy")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("tune: {max_step: 5}", "unknown config key 'max_step' in section 'tune'"),
+    ("bogus: 1", "unknown config key 'bogus'"),
+    ("tasks: rotten_tomatoes", "'tasks' must be a list"),
+    ("tune: {max_steps: five}", "'tune.max_steps' must be an integer"),
+    ("epsilons: [inf, eight]", r"'epsilons\[1\]' must be a number"),
+    ("[1, 2]", "must hold a mapping"),
+])
+def test_yaml_errors_name_the_key(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(PeftTransferError, match=message):
+        load_pipeline_config(path)
+
+
+def test_yaml_overrides_and_quick_preset(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epsilons: [inf, 8, 3]\ntune: {max_steps: 7}\n")
+    config = load_pipeline_config(path)
+    assert config.epsilons == [math.inf, 8.0, 3.0] and config.tune.max_steps == 7 and config.tune.batch_size == 16
+    assert load_pipeline_config(quick=True).tune.max_steps < PipelineConfig().tune.max_steps
