@@ -27,7 +27,7 @@ class StudentSettings:
     path: str | None = None
     keep_layers: list[int] = field(default_factory=lambda: [0, 1, 28, 29])
     corpus: str = "wikipedia"
-    max_steps: int = 300
+    max_steps: int = 200
     batch_size: int = 8
     block_size: int = 128
     learning_rate: float = 2.5e-4
