@@ -38,7 +38,7 @@ class TuneSettings:
     """Prompt tuning on private data (the data owner's stage; also FullPT on the target)."""
 
     num_virtual_tokens: int = 20
-    max_steps: int = 150
+    max_steps: int = 100
     batch_size: int = 16
     learning_rate: float = 1e-3
     max_grad_norm: float = 1.0
@@ -50,7 +50,7 @@ class TransferSettings:
     """POST transfer on public, unlabelled text."""
 
     num_public: int = 200
-    max_steps: int = 150
+    max_steps: int = 100
     batch_size: int = 8
     learning_rate: float = 1e-3
     alpha: float | None = 0.5  # None: the paper's heuristic (Eq. 6) from ZS and CompPT accuracy
