@@ -27,9 +27,10 @@ def _args(out, **kw):
 
 @pytest.mark.parametrize("accountant", ["rdp", "prv"])
 def test_recorded_epsilon_is_opacus_epsilon_for_recorded_parameters(tmp_path, tokenizer, accountant):
-    tune_prompt(make_model("llama"), tokenizer, TASK, DATA, _args(tmp_path, target_epsilon=4.0, accountant=accountant))
+    args = _args(tmp_path, target_epsilon=4.0, accountant=accountant, max_steps=3, save_strategy="no")
+    tune_prompt(make_model("llama"), tokenizer, TASK, DATA, args)
     dp = TransferablePromptConfig.from_pretrained(str(tmp_path)).dp
-    assert dp.private and dp.accountant == accountant and dp.steps == 6 and dp.num_train_examples == 24
+    assert dp.private and dp.accountant == accountant and dp.steps == 3 and dp.num_train_examples == 24
     assert dp.sample_rate == pytest.approx(4 / 24) and dp.max_grad_norm == 1.0
     assert dp.delta == pytest.approx(1 / 240)  # default 1/(10 N)
     fresh = RDPAccountant() if accountant == "rdp" else PRVAccountant()
@@ -39,7 +40,7 @@ def test_recorded_epsilon_is_opacus_epsilon_for_recorded_parameters(tmp_path, to
 
 
 def test_epsilon_logged_at_every_logging_step_and_in_final_metrics(tmp_path, tokenizer):
-    args = _args(tmp_path, target_epsilon=8.0, accountant="rdp", save_strategy="no")
+    args = _args(tmp_path, noise_multiplier=1.0, accountant="prv", save_strategy="no")
     trainer = PrivatePromptTrainer(make_model("llama"), args, DATA, TASK, tokenizer)
     output = trainer.train()
     logged = [h for h in trainer.state.log_history if "loss" in h]
@@ -51,17 +52,18 @@ def test_epsilon_logged_at_every_logging_step_and_in_final_metrics(tmp_path, tok
 
 def test_kill_and_resume_reports_the_same_epsilon(tmp_path, tokenizer):
     full = tune_prompt(make_model("llama"), tokenizer, TASK, DATA,
-                       _args(tmp_path / "full", target_epsilon=3.0, accountant="rdp"))
+                       _args(tmp_path / "full", noise_multiplier=1.0, accountant="prv"))
 
     class Kill(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step == 4:
                 raise KeyboardInterrupt
 
-    killed = _args(tmp_path / "killed", target_epsilon=3.0, accountant="rdp")
+    killed = _args(tmp_path / "killed", noise_multiplier=1.0, accountant="prv")
     with pytest.raises(KeyboardInterrupt):
         tune_prompt(make_model("llama"), tokenizer, TASK, DATA, killed, callbacks=[Kill()])
     assert (tmp_path / "killed" / "checkpoint-3" / ACCOUNTANT_FILE).exists()
+    assert not (tmp_path / "killed" / "checkpoint-6").exists()
     resumed = tune_prompt(make_model("llama"), tokenizer, TASK, DATA, killed, resume_from_checkpoint=True)
     a, b = full.peft_config["default"].dp, resumed.peft_config["default"].dp
     assert b.steps == 6 and b.epsilon == pytest.approx(a.epsilon, rel=1e-12)
@@ -72,12 +74,13 @@ def test_resume_without_accountant_history_is_refused(tmp_path, tokenizer):
     tune_prompt(make_model("llama"), tokenizer, TASK, DATA, _args(tmp_path / "run", noise_multiplier=1.0))
     (tmp_path / "run" / "checkpoint-3" / ACCOUNTANT_FILE).unlink()
     with pytest.raises(Exception, match="under-report"):
-        tune_prompt(make_model("llama"), tokenizer, TASK, DATA, _args(tmp_path / "run", noise_multiplier=1.0, max_steps=8),
+        tune_prompt(make_model("llama"), tokenizer, TASK, DATA,
+                    _args(tmp_path / "run", noise_multiplier=1.0, max_steps=8),
                     resume_from_checkpoint=str(tmp_path / "run" / "checkpoint-3"))
 
 
 def test_stop_at_epsilon_stops_before_exceeding(tmp_path, tokenizer):
-    args = _args(tmp_path, noise_multiplier=0.8, accountant="rdp", max_steps=50, stop_at_epsilon=5.0,
+    args = _args(tmp_path, noise_multiplier=0.8, accountant="prv", max_steps=50, stop_at_epsilon=5.0,
                  save_strategy="no")
     trainer = PrivatePromptTrainer(make_model("llama"), args, DATA, TASK, tokenizer)
     trainer.train()

@@ -151,6 +151,7 @@ class PrivatePromptTrainer(Trainer):
         self.delta = args.resolved_delta(self.num_train_examples) if args.private else 0.0
         self.accountant = create_accountant(args.accountant) if args.private else None
         self.noise = None
+        self._epsilons: dict = {}
         wrapper = PromptClassifier(model, self.tokenized)
         if args.private:
             # hooks on the prompt encoder only; the PeftModel is not wrapped (it stays saveable)
@@ -189,7 +190,10 @@ class PrivatePromptTrainer(Trainer):
             return math.inf
         if not self.accountant.history:
             return 0.0
-        return float(self.accountant.get_epsilon(delta=self.delta))
+        key = tuple(tuple(h) for h in self.accountant.history)
+        if key not in self._epsilons:  # RDP over Opacus's fractional orders takes ~1 s on a small CPU
+            self._epsilons[key] = float(self.accountant.get_epsilon(delta=self.delta))
+        return self._epsilons[key]
 
     def would_exceed(self, limit: float) -> bool:
         """True when one more step would take ε past `limit`."""
@@ -258,7 +262,12 @@ class PrivatePromptTrainer(Trainer):
         params = [p for p in model.parameters() if p.requires_grad]
         if private:
             self.dp_optimizer.zero_grad(set_to_none=True)  # the Trainer only zeroes p.grad
-        if size == 0:
+        # Trainer quirk: resuming at a checkpoint taken at max_steps still runs one more step; under DP that
+        # step would spend budget beyond the plan, so it is skipped (no noise, no update, no accounting).
+        finished = private and self.state.max_steps > 0 and self.state.global_step >= self.state.max_steps
+        if finished:
+            self.dp_optimizer.signal_skip_step(do_skip=True)
+        if size == 0 or finished:
             if private:
                 for p in params:
                     p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)

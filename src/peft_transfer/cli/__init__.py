@@ -23,6 +23,7 @@ COMMANDS = {
     "check-leaks": "fail when saved artifacts, logs or model cards contain private training text",
     "transfer": "transfer a soft prompt from the student to the target with public texts only (POST stage 3)",
     "compare": "the paper's comparison rows (ZS, FullPT, CompPT, Direct, POST) as a markdown + JSON table",
+    "tune": "tune a soft prompt on private labelled data, optionally with (epsilon, delta)-DP (data owner, resumable)",
     "push": "publish a saved student or prompt folder on the Hugging Face Hub (model card included)",
 }
 

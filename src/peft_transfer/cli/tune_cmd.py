@@ -1,0 +1,76 @@
+"""`peft-transfer tune`: the data owner tunes a soft prompt on private labelled data, optionally with (ε, δ)-DP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+from ..errors import PeftTransferError
+from .common import add_task_arguments, task_from_args
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="the model to tune on (the student): folder, Hub id or "
+                                                      "embedded name (smollm2-135m)")
+    parser.add_argument("--data", required=True, help="labelled training data: csv/jsonl/json/parquet file, a saved "
+                                                     "datasets folder or an embedded set (rotten_tomatoes, bbc_news)")
+    add_task_arguments(parser)
+    parser.add_argument("--out", required=True, help="output folder for the prompt (a rerun resumes from checkpoints)")
+    parser.add_argument("--epsilon", type=float, default=None, help="target ε; omit (or inf) to train without DP")
+    parser.add_argument("--delta", type=float, default=None, help="δ (default 1/(10 N))")
+    parser.add_argument("--noise-multiplier", type=float, default=None, help="σ instead of --epsilon")
+    parser.add_argument("--max-grad-norm", type=float, default=1.0, help="per-example clip norm under DP")
+    parser.add_argument("--accountant", choices=["prv", "rdp"], default="prv")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--max-steps", type=int, default=-1, help="steps (overrides --epochs)")
+    parser.add_argument("--batch-size", type=int, default=16, help="logical (expected) batch size")
+    parser.add_argument("--physical-batch-size", type=int, default=None, help="micro-batch size for memory")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--num-virtual-tokens", type=int, default=20)
+    parser.add_argument("--limit", type=int, default=None, help="use the first N training examples")
+    parser.add_argument("--save-steps", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    parser.add_argument("--json", action="store_true", help="print the DP record as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from ..assets import load_model
+    from ..data_files import load_labelled
+    from ..private_prompt_config import PrivatePromptConfig
+    from ..private_prompt_trainer import tune_prompt
+
+    task = task_from_args(args)
+    epsilon = None if args.epsilon is None or math.isinf(args.epsilon) else args.epsilon
+    config = PrivatePromptConfig(
+        output_dir=args.out, target_epsilon=epsilon, target_delta=args.delta, noise_multiplier=args.noise_multiplier,
+        max_grad_norm=args.max_grad_norm, accountant=args.accountant, num_train_epochs=args.epochs,
+        max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
+        physical_batch_size=args.physical_batch_size, learning_rate=args.learning_rate,
+        num_virtual_tokens=args.num_virtual_tokens, save_steps=args.save_steps, seed=args.seed,
+    )
+    data = load_labelled(args.data, "train", args.limit)
+    resume = None
+    if not args.no_resume and os.path.isdir(args.out):
+        resume = get_last_checkpoint(args.out)
+    model, tokenizer = load_model(args.model)
+    prompt = tune_prompt(model, tokenizer, task, data, config, resume_from_checkpoint=resume)
+    record = prompt.peft_config[prompt.active_adapter].dp
+    if args.json:
+        print(json.dumps(record.to_dict()))
+    elif record.private:
+        print(f"tuned with ({record.epsilon:.3g}, {record.delta:.3g})-DP: σ {record.noise_multiplier:.4g}, clip "
+              f"{record.max_grad_norm}, q {record.sample_rate:.4g}, {record.steps} steps, {record.accountant}")
+    else:
+        print("tuned without differential privacy")
+    if resume:
+        print(f"resumed from {resume}")
+    print(f"prompt saved in {args.out}")
+    if record.private and record.epsilon > (epsilon or math.inf) + 1e-6:
+        raise PeftTransferError(f"ε {record.epsilon} exceeds the target {epsilon}.")
+    return 0
