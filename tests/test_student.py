@@ -133,3 +133,13 @@ def test_gpt2_layer_index_scaled_attention_refused():
                                        scale_attn_by_inverse_layer_idx=True))
     with pytest.raises(PeftTransferError, match="layer index"):
         make_student(model, [0, 3])
+
+
+def test_in_memory_student_does_not_pass_for_its_teacher_in_provenance(tokenizer):
+    from peft_transfer import create_prompt_model, get_task
+
+    teacher = make_model("llama", num_layers=4)
+    student = make_student(teacher, [0, 3])
+    prompt = create_prompt_model(student, tokenizer, get_task("rotten_tomatoes"), num_virtual_tokens=2)
+    tuned_on = prompt.peft_config["default"].tuned_on
+    assert tuned_on != "tiny-llama" and tuned_on.startswith("tiny-llama:student-layers-0-3")

@@ -167,7 +167,9 @@ def make_student(teacher: PreTrainedModel, keep_layers: Sequence[int] | None = N
     student.to(dtype=teacher.dtype)
     if getattr(teacher, "generation_config", None) is not None and student.can_generate():
         student.generation_config = copy.deepcopy(teacher.generation_config)
-    student.name_or_path = ""
+    # an in-memory student must not pass for its teacher in provenance (`tuned_on`); saving and reloading
+    # gives it the id of its folder or Hub repo instead
+    student.name_or_path = f"{origin}:student-layers-{'-'.join(str(i) for i in origin_layers)}"
     return student.eval()
 
 
