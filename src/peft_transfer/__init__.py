@@ -14,6 +14,9 @@ __version__ = "0.1.0"
 # POST transfer (stage 3): imported on first use, so `import peft_transfer` does not load transformers.Trainer
 _LAZY = {
     "TransferConfig": "transfer_config", "PromptTransferTrainer": "transfer_trainer", "transfer_prompt": "transfer",
+    # data owner stage 2: private prompt tuning
+    "PrivatePromptConfig": "private_prompt_config", "PrivatePromptTrainer": "private_prompt_trainer",
+    "tune_prompt": "private_prompt_trainer",
     "alpha_heuristic": "transfer_loss", "TransferMonitor": "transfer_monitor",
     "compare_prompts": "comparison", "ComparisonRow": "comparison",
     # provider stage 1: students and distillation
