@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..errors import PeftTransferError
+from .hub_args import add_hub_arguments, maybe_push
 
 
 def _layers(text: str) -> list[int]:
@@ -43,6 +44,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_hub_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -68,4 +70,5 @@ def run(args: argparse.Namespace) -> int:
         ppl = ", ".join(f"{k} {v:.2f}" for k, v in summary.perplexity.items())
         print(f"student saved to {args.out} after {summary.steps} steps" + (f"; held-out perplexity: {ppl}" if ppl
                                                                              else ""))
+    maybe_push(args, args.out, "student")
     return 0

@@ -31,7 +31,7 @@ def add_hub_arguments(parser: argparse.ArgumentParser, push_flag: bool = True) -
 def maybe_push(args: argparse.Namespace, folder: str | os.PathLike, kind: str) -> PushResult | None:
     """Push `folder` (a saved `kind`: "prompt" or "student") when --push-to-hub was given; print where."""
     repo_id = getattr(args, "push_to_hub", None)
-    if not repo_id:
+    if not repo_id or int(os.environ.get("RANK", "0")) != 0:  # under accelerate/torchrun only rank 0 pushes
         return None
     if kind not in KINDS:
         raise PeftTransferError(f"Cannot push a {kind!r}: only {' and '.join(KINDS)} folders go to the Hub.")

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..errors import PeftTransferError
+from .hub_args import add_hub_arguments, maybe_push
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
     parser.add_argument("--json", action="store_true", help="print the transfer record(s) as JSON")
+    add_hub_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -59,4 +61,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{target}: {record['steps']} steps, final loss {record['final_loss']:.4f}, public agreement "
                   f"{record['public_agreement']}")
         print(f"prompt(s) saved under {args.out}")
+    if len(args.target) == 1:
+        maybe_push(args, args.out, "prompt")
+    elif args.push_to_hub:
+        raise PeftTransferError("--push-to-hub takes one target; push each sub-folder with `peft-transfer push`.")
     return 0

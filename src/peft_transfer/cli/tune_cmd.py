@@ -9,6 +9,7 @@ import os
 
 from ..errors import PeftTransferError
 from .common import add_task_arguments, task_from_args
+from .hub_args import add_hub_arguments, maybe_push
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +35,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
     parser.add_argument("--json", action="store_true", help="print the DP record as JSON")
+    add_hub_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -73,4 +75,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"prompt saved in {args.out}")
     if record.private and record.epsilon > (epsilon or math.inf) + 1e-6:
         raise PeftTransferError(f"ε {record.epsilon} exceeds the target {epsilon}.")
+    maybe_push(args, args.out, "prompt")
     return 0
