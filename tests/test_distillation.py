@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM
 
 from peft_transfer.distillation_config import DistillationConfig
 from peft_transfer.distillation_data import collator_for, perplexity, prepare_blocks
-from peft_transfer.distillation_loss import kl_full, kl_topk
+from peft_transfer.distillation_loss import kl_full, kl_topk, relative_mse_loss
 from peft_transfer.distillation_run import check_teacher_fits, check_tokenizer_matches
 from peft_transfer.distillation_trainer import DistillationTrainer, cut_points
 from peft_transfer.errors import PeftTransferError
@@ -140,6 +140,41 @@ def test_cut_point_hidden_term(tmp_path, blocks):
                             args=_args(tmp_path, alpha_hidden=1.0))
 
 
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_train_below_cut_moves_only_lower_layers_and_lowers_the_relative_error(tmp_path, blocks, arch):
+    tok = make_tokenizer()
+    teacher = _teacher(arch, num_layers=6)
+    student = make_student(teacher, [0, 1, 4, 5])
+    before = {n: p.detach().clone() for n, p in student.named_parameters()}
+    args = _args(tmp_path, max_steps=8, alpha_ce=0.0, alpha_lm=0.0, alpha_cos=0.0, alpha_hidden=1.0,
+                 hidden_loss="mse", train_below_cut=True)
+    trainer = DistillationTrainer(model=student, teacher=teacher, train_dataset=blocks, args=args,
+                                  data_collator=collator_for(student, tok))
+    trainer.train()
+    lower = (".h.0.", ".h.1.") if arch == "gpt2" else (".layers.0.", ".layers.1.")
+    changed = {n for n, p in student.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all(any(key in n for key in lower) for n in changed)
+    assert any(".h.0." in n or ".layers.0." in n for n in changed)
+    losses = [h["loss_hidden"] for h in trainer.state.log_history if "loss_hidden" in h]
+    assert losses[-1] < losses[0]
+    with pytest.raises(PeftTransferError, match="gap"):
+        DistillationTrainer(model=make_student(teacher, [0, 1, 2]), teacher=teacher,
+                            args=_args(tmp_path, train_below_cut=True))
+    with pytest.raises(PeftTransferError, match="hidden_loss"):
+        _args(tmp_path, alpha_hidden=1.0, hidden_loss="l1")
+
+
+def test_relative_mse_is_zero_at_the_teacher_and_scale_aware():
+    t = torch.randn(2, 5, 8)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    assert relative_mse_loss(t, t, mask) == 0
+    assert relative_mse_loss(2 * t, t, mask) == pytest.approx(1.0)  # cosine would call this a perfect match
+    mask[:, 3:] = False
+    noisy = t.clone()
+    noisy[:, 3:] += 100.0
+    assert relative_mse_loss(noisy, t, mask) == 0
+
+
 def test_blocks_and_masked_perplexity():
     tok = make_tokenizer()
     blocks = prepare_blocks(CORPUS[:30], tok, block_size=16)
@@ -218,3 +253,26 @@ def test_cli_distill_writes_standard_folder_and_resumes(tmp_path, capsys):
     assert main(["distill", "--teacher", str(tmp_path / "teacher"), "--corpus", str(short), "--out",
                  str(tmp_path / "y"), "--keep-layers", "0,3"]) == 2
     assert "shorter than one block" in capsys.readouterr().err
+
+
+def test_cli_recipe_presets_and_overrides(tmp_path, capsys):
+    from peft_transfer.cli import main
+    from peft_transfer.distillation_recipes import RECIPES, recipe_settings
+
+    make_model("llama", num_layers=4).save_pretrained(tmp_path / "teacher")
+    make_tokenizer().save_pretrained(tmp_path / "teacher")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS[:40]))
+    common = ["distill", "--teacher", str(tmp_path / "teacher"), "--corpus", str(corpus), "--keep-layers", "0,3",
+              "--block-size", "24", "--eval-blocks", "3", "--batch-size", "4", "--max-steps", "2", "--json"]
+    assert main([*common, "--out", str(tmp_path / "a"), "--recipe", "last-mse"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["alphas"] == {"kl": 0.0, "lm": 0.0, "cos": 1.0, "hidden": 0.0}
+    assert summary["hidden_loss"] == "mse" and set(summary["final_losses"]) == {"cos"}
+    assert "relative MSE(last hidden)" in (tmp_path / "a" / "README.md").read_text()
+    assert main([*common, "--out", str(tmp_path / "b"), "--recipe", "last-mse", "--alpha-lm", "2"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["alphas"]["lm"] == 2.0 and set(summary["final_losses"]) == {"cos", "lm"}
+    assert all(set(r) == set(RECIPES["kd"]) for r in RECIPES.values())
+    with pytest.raises(PeftTransferError, match="unknown distillation recipe"):
+        recipe_settings("fast")

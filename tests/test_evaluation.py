@@ -70,3 +70,11 @@ def test_load_texts_drops_labels(tmp_path):
     Dataset.from_dict({"text": TEXTS, "label": LABELS}).save_to_disk(str(tmp_path / "pub"))
     data = load_texts(str(tmp_path / "pub"))
     assert data.column_names == ["text"]
+
+
+def test_load_texts_mixes_sources_joined_by_plus(tmp_path):
+    Dataset.from_dict({"text": ["a", "b", "c"]}).save_to_disk(str(tmp_path / "one"))
+    Dataset.from_dict({"text": ["x", "y"], "label": [0, 1]}).save_to_disk(str(tmp_path / "two"))
+    data = load_texts(f"{tmp_path / 'one'}+{tmp_path / 'two'}")
+    assert sorted(data["text"]) == ["a", "b", "c", "x", "y"]
+    assert len(load_texts(f"{tmp_path / 'one'}+{tmp_path / 'two'}", limit=2)) == 2

@@ -39,7 +39,16 @@ def load_labelled(source: str, split: str = "train", limit: int | None = None) -
 
 
 def load_texts(source: str, limit: int | None = None, seed: int = 0, text_column: str = "text") -> Dataset:
-    """Unlabelled public texts (one column `text`); any other column is dropped."""
+    """Unlabelled public texts (one column `text`); any other column is dropped.
+
+    `source` is an embedded set name, a file or folder, or several of them joined by `+` (a mixture, shuffled).
+    """
+    if "+" in source:
+        from datasets import concatenate_datasets
+
+        parts = [load_texts(part, limit=limit, seed=seed, text_column=text_column) for part in source.split("+")]
+        data = concatenate_datasets(parts).shuffle(seed=seed)
+        return data.select(range(limit)) if limit is not None and limit < len(data) else data
     if source in PUBLIC_TEXT_SETS:
         data = load_public_texts(source, limit=limit, seed=seed)
     else:

@@ -59,3 +59,10 @@ def cosine_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, mask
     """Mean of 1 − cos(student, teacher) hidden vectors over masked positions (DistilBERT's cosine term)."""
     cos = F.cosine_similarity(student_hidden.float(), teacher_hidden.float(), dim=-1)
     return _masked_mean(1.0 - cos, mask)
+
+
+def relative_mse_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over masked positions of ‖student − teacher‖² / ‖teacher‖² (per-token relative squared error)."""
+    s, t = student_hidden.float(), teacher_hidden.float()
+    rel = (s - t).pow(2).sum(-1) / t.pow(2).sum(-1).clamp_min(1e-6)
+    return _masked_mean(rel, mask)

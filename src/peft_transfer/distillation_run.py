@@ -96,14 +96,18 @@ class DistillJob:
     alpha_lm: float = 2.0
     alpha_cos: float = 1.0
     alpha_hidden: float = 0.0
+    hidden_loss: str = "cosine"
+    train_below_cut: bool = False
     temperature: float = 2.0
     top_k: int = 0  # > 0: train from a cached top-k teacher (built once under <out>/teacher_cache)
     freeze_embeddings: bool = False
     freeze_lm_head: bool = False
     save_steps: int = 50
+    save_total_limit: int | None = 2
     seed: int = 0
     progress: bool = True
     extra_args: dict = field(default_factory=dict)  # more DistillationConfig fields
+    callbacks: list = field(default_factory=list)  # extra TrainerCallbacks (e.g. a benchmark's clock)
 
 
 def run_distillation(job: DistillJob) -> DistillationSummary:
@@ -146,14 +150,16 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
         output_dir=str(out / "checkpoints"), max_steps=job.max_steps, per_device_train_batch_size=job.batch_size,
         learning_rate=job.learning_rate, warmup_steps=max(1, job.max_steps // 20), lr_scheduler_type="cosine",
         logging_steps=max(1, min(10, job.max_steps // 10)), save_strategy="steps", save_steps=job.save_steps,
-        save_total_limit=2, seed=job.seed, data_seed=job.seed, report_to="none", disable_tqdm=not job.progress,
+        save_total_limit=job.save_total_limit, seed=job.seed, data_seed=job.seed, report_to="none",
+        disable_tqdm=not job.progress,
         use_cpu=not torch.cuda.is_available(), alpha_ce=job.alpha_ce, alpha_lm=job.alpha_lm,
-        alpha_cos=job.alpha_cos, alpha_hidden=job.alpha_hidden, temperature=job.temperature,
+        alpha_cos=job.alpha_cos, alpha_hidden=job.alpha_hidden, hidden_loss=job.hidden_loss,
+        train_below_cut=job.train_below_cut, temperature=job.temperature,
         freeze_embeddings=job.freeze_embeddings, freeze_lm_head=job.freeze_lm_head, **job.extra_args)
     trainer = DistillationTrainer(
         model=student, teacher=teacher, args=args, teacher_cache_temperature=cache_temperature,
         train_dataset=train_data, data_collator=collator_for(student, tokenizer, seed=job.seed),
-        processing_class=tokenizer)
+        processing_class=tokenizer, callbacks=list(job.callbacks) or None)
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if last and job.progress:
         print(f"[peft-transfer] resuming from {last}")
@@ -167,6 +173,7 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
         alphas={"kl": job.alpha_ce, "lm": job.alpha_lm, "cos": job.alpha_cos, "hidden": job.alpha_hidden},
         teacher_logits=teacher_logits, eval_blocks=n_eval,
         final_losses={k[len("loss_"):]: v for k, v in _last_log(trainer).items() if k.startswith("loss_")},
+        hidden_loss=job.hidden_loss, train_below_cut=job.train_below_cut,
         datasets=[job.corpus] if "/" not in job.corpus and "." not in job.corpus else [],
     )
     if trainer.is_world_process_zero():

@@ -21,10 +21,10 @@ import torch
 from transformers import PreTrainedModel, Trainer
 
 from .distillation_config import DistillationConfig
-from .distillation_loss import cosine_loss, kl_full, kl_topk, lm_loss
+from .distillation_loss import cosine_loss, kl_full, kl_topk, lm_loss, relative_mse_loss
 from .errors import PeftTransferError
 from .prompted_forward import is_masked_lm
-from .student import student_lineage
+from .student import layer_list, student_lineage
 
 CACHE_COLUMNS = ("teacher_topk_ids", "teacher_topk_logprobs", "teacher_last_hidden")
 
@@ -57,9 +57,14 @@ class DistillationTrainer(Trainer):
                 model.get_input_embeddings().num_embeddings:
             raise PeftTransferError("teacher and student vocabularies differ: the student must share the tokenizer.")
         self.causal = not is_masked_lm(model)
-        self._cuts = cut_points(model) if args.alpha_hidden > 0 else []
-        if args.alpha_hidden > 0 and not self._cuts:
-            raise PeftTransferError("alpha_hidden > 0 needs a student from make_student whose kept layers have a gap.")
+        self._cuts = cut_points(model) if args.alpha_hidden > 0 or args.train_below_cut else []
+        if (args.alpha_hidden > 0 or args.train_below_cut) and not self._cuts:
+            raise PeftTransferError("alpha_hidden > 0 and train_below_cut need a student from make_student whose kept "
+                                    "layers have a gap.")
+        if args.train_below_cut:
+            model.requires_grad_(False)
+            for layer in list(layer_list(model))[: self._cuts[0][0]]:
+                layer.requires_grad_(True)
         if args.freeze_embeddings:
             model.get_input_embeddings().weight.requires_grad_(False)
         if args.freeze_lm_head and model.get_output_embeddings() is not None:
@@ -76,26 +81,29 @@ class DistillationTrainer(Trainer):
         a = self.args
         return {"kl": a.alpha_ce, "lm": a.alpha_lm, "cos": a.alpha_cos, "hidden": a.alpha_hidden}
 
-    def _teacher_outputs(self, inputs: dict, need_hidden: bool):
+    def _teacher_outputs(self, inputs: dict, need_hidden: bool, skip_head: bool = False):
         if self.teacher is None:
             raise PeftTransferError("the batch has no cached teacher columns and no teacher model was given.")
         self.teacher.eval()
         with torch.no_grad():
             return self.teacher(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                                output_hidden_states=need_hidden)
+                                output_hidden_states=need_hidden, **({"logits_to_keep": 1} if skip_head else {}))
 
     def loss_terms(self, model, inputs: dict) -> tuple[dict[str, torch.Tensor], object]:
         """Unweighted loss terms (only those with a positive weight) and the student outputs."""
         w = self.weights()
         need_hidden = w["cos"] > 0 or w["hidden"] > 0
         labels = inputs["labels"]
+        # only hidden-state terms: a causal LM computes one position's logits instead of the full-vocabulary head
+        skip_head = self.causal and w["kl"] == 0 and w["lm"] == 0
+        extra = {"logits_to_keep": 1} if skip_head else {}
         out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                    output_hidden_states=need_hidden)
+                    output_hidden_states=need_hidden, **extra)
         # positions that count: every attended token (causal) / the masked tokens (masked LM, as DistilBERT)
         mask = inputs["attention_mask"].bool() if self.causal else labels.ne(-100)
         cached = "teacher_topk_ids" in inputs
         needs_teacher_hidden = w["hidden"] > 0 or (w["cos"] > 0 and "teacher_last_hidden" not in inputs)
-        t_out = self._teacher_outputs(inputs, need_hidden) if (not cached or needs_teacher_hidden) else None
+        t_out = self._teacher_outputs(inputs, need_hidden, skip_head) if (not cached or needs_teacher_hidden) else None
         terms: dict[str, torch.Tensor] = {}
         if w["kl"] > 0:
             if cached:
@@ -105,11 +113,12 @@ class DistillationTrainer(Trainer):
                 terms["kl"] = kl_full(out.logits, t_out.logits, mask, self.args.temperature)
         if w["lm"] > 0:
             terms["lm"] = lm_loss(out.logits, labels, self.causal)
+        hidden_term = relative_mse_loss if self.args.hidden_loss == "mse" else cosine_loss
         if w["cos"] > 0:
             t_last = inputs["teacher_last_hidden"] if "teacher_last_hidden" in inputs else t_out.hidden_states[-1]
-            terms["cos"] = cosine_loss(out.hidden_states[-1], t_last, mask)
+            terms["cos"] = hidden_term(out.hidden_states[-1], t_last, mask)
         if w["hidden"] > 0:
-            terms["hidden"] = sum(cosine_loss(out.hidden_states[j], t_out.hidden_states[t], mask)
+            terms["hidden"] = sum(hidden_term(out.hidden_states[j], t_out.hidden_states[t], mask)
                                   for j, t in self._cuts) / len(self._cuts)
         return terms, out
 

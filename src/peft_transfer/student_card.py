@@ -34,6 +34,8 @@ class DistillationSummary:
     eval_blocks: int = 0
     datasets: list[str] = field(default_factory=list)
     license: str | None = None
+    hidden_loss: str = "cosine"
+    train_below_cut: bool = False
 
 
 def template_path() -> Path:
@@ -57,10 +59,14 @@ def render_student_card(student: PreTrainedModel, summary: DistillationSummary,
         tags=["peft-transfer", "distillation", "post"], datasets=summary.datasets or None,
         license=summary.license, pipeline_tag="fill-mask" if is_masked_lm(student) else "text-generation",
     )
+    kind = "relative MSE" if summary.hidden_loss == "mse" else "cosine"
     terms = [f"{summary.alphas[k]:g}·{label}" for k, label in
              (("kl", f"T²·KL(teacher‖student, T={summary.temperature:g})"), ("lm", "LM loss"),
-              ("cos", "cosine(last hidden)"), ("hidden", "cosine(cut-point hidden)"))
+              ("cos", f"{kind}(last hidden)"), ("hidden", f"{kind}(cut-point hidden)"))
              if summary.alphas.get(k, 0) > 0]
+    formula = " + ".join(terms) or "none"
+    if summary.train_below_cut:
+        formula += " (only the layers below the cut trained; upper layers, norm and head are the teacher's)"
     return ModelCard.from_template(
         data, template_path=str(template_path()),
         model_name=model_name or f"{teacher.split('/')[-1]} student ({len(lineage.kept_layers) if lineage else '?'}"
@@ -73,7 +79,7 @@ def render_student_card(student: PreTrainedModel, summary: DistillationSummary,
         else "AutoModelForCausalLM",
         corpus=summary.corpus, num_blocks=summary.num_blocks, block_size=summary.block_size, steps=summary.steps,
         batch_size=summary.batch_size, learning_rate=f"{summary.learning_rate:g}",
-        loss_formula=" + ".join(terms) or "none", teacher_logits=summary.teacher_logits,
+        loss_formula=formula, teacher_logits=summary.teacher_logits,
         final_losses=summary.final_losses, perplexity=summary.perplexity, eval_blocks=summary.eval_blocks,
         perplexity_kind="pseudo-perplexity on 15 % masked tokens" if is_masked_lm(student)
         else "next-token perplexity",

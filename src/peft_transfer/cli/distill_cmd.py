@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..distillation_recipes import DEFAULT_RECIPE, RECIPES, recipe_settings
 from ..errors import PeftTransferError
 from .hub_args import add_hub_arguments, maybe_push
 
@@ -32,14 +33,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--block-size", type=int, default=128, help="tokens per training sequence")
     parser.add_argument("--eval-blocks", type=int, default=16, help="held-out blocks for perplexity")
-    parser.add_argument("--alpha-ce", type=float, default=5.0)
-    parser.add_argument("--alpha-lm", type=float, default=2.0)
-    parser.add_argument("--alpha-cos", type=float, default=1.0)
-    parser.add_argument("--alpha-hidden", type=float, default=0.0, help="cut-point hidden-state term")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
+                        help="preset of the loss terms and freezing (benchmarks/results/student_recipes.md); the "
+                        f"flags below override it (default: {DEFAULT_RECIPE})")
+    parser.add_argument("--alpha-ce", type=float, help="weight of T²·KL(teacher ‖ student)")
+    parser.add_argument("--alpha-lm", type=float, help="weight of the LM loss")
+    parser.add_argument("--alpha-cos", type=float, help="weight of the last-hidden-state term")
+    parser.add_argument("--alpha-hidden", type=float, help="weight of the cut-point hidden-state term")
+    parser.add_argument("--hidden-loss", choices=["cosine", "mse"],
+                        help="hidden-state terms: cosine, or squared error relative to the teacher's norm")
+    parser.add_argument("--train-below-cut", action="store_true", default=None,
+                        help="train only the layers below the first cut (upper layers and head stay the teacher's)")
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--top-k", type=int, default=0,
                         help="> 0: cache the teacher's top-k log-probabilities once and train from the cache")
-    parser.add_argument("--freeze-embeddings", action="store_true")
+    parser.add_argument("--freeze-embeddings", action="store_true", default=None)
     parser.add_argument("--freeze-lm-head", action="store_true")
     parser.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps")
     parser.add_argument("--seed", type=int, default=0)
@@ -55,14 +63,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_steps < 1:
         raise PeftTransferError("--max-steps must be at least 1.")
+    recipe = recipe_settings(args.recipe)
+    for key in recipe:
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
     job = DistillJob(
         teacher=args.teacher, tokenizer=args.tokenizer, corpus=args.corpus, corpus_limit=args.corpus_limit,
         out=args.out, keep_layers=args.keep_layers, num_keep=args.num_keep, max_steps=args.max_steps,
         batch_size=args.batch_size, learning_rate=args.learning_rate, block_size=args.block_size,
-        eval_blocks=args.eval_blocks, alpha_ce=args.alpha_ce, alpha_lm=args.alpha_lm, alpha_cos=args.alpha_cos,
-        alpha_hidden=args.alpha_hidden, temperature=args.temperature, top_k=args.top_k,
-        freeze_embeddings=args.freeze_embeddings, freeze_lm_head=args.freeze_lm_head, save_steps=args.save_steps,
-        seed=args.seed)
+        eval_blocks=args.eval_blocks, temperature=args.temperature, top_k=args.top_k,
+        freeze_lm_head=args.freeze_lm_head, save_steps=args.save_steps, seed=args.seed, **recipe)
     summary = run_distillation(job)
     if args.json:
         print(json.dumps(asdict(summary)))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from ..distillation_recipes import DEFAULT_RECIPE
 from ..errors import PeftTransferError
 
 
@@ -26,11 +27,12 @@ class StudentSettings:
 
     path: str | None = None
     keep_layers: list[int] = field(default_factory=lambda: [0, 1, 28, 29])
-    corpus: str = "wikipedia"
+    corpus: str = "wikipedia+movie_plots+lee_news+guardian_headlines"
+    recipe: str = DEFAULT_RECIPE  # distillation_recipes.RECIPES
     max_steps: int = 200
     batch_size: int = 8
     block_size: int = 128
-    learning_rate: float = 2.5e-4
+    learning_rate: float = 5e-4
 
 
 @dataclass

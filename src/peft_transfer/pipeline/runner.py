@@ -68,18 +68,21 @@ def build_student(config: PipelineConfig) -> str:
     """Path of the student: the configured folder, or the cached distilled student (built on first use)."""
     if config.student.path:
         return config.student.path
+    from ..distillation_recipes import recipe_settings
     from ..distillation_run import DistillJob, run_distillation
 
     folder = student_folder(config)
+    recipe = recipe_settings(config.student.recipe)
     if (folder / "distillation_summary.json").is_file():
         _say(f"student: cached at {folder}")
         return str(folder)
     _say(f"student: distilling layers {config.student.keep_layers} of {config.target} for "
-         f"{config.student.max_steps} steps (once per machine; resumable) into {folder}")
+         f"{config.student.max_steps} steps, recipe {config.student.recipe} (once per machine; resumable) into "
+         f"{folder}")
     s = config.student
     run_distillation(DistillJob(teacher=config.target, corpus=s.corpus, out=str(folder), keep_layers=s.keep_layers,
                                 max_steps=s.max_steps, batch_size=s.batch_size, block_size=s.block_size,
-                                learning_rate=s.learning_rate, seed=config.seed, save_steps=25))
+                                learning_rate=s.learning_rate, seed=config.seed, save_steps=25, **recipe))
     return str(folder)
 
 
