@@ -64,6 +64,7 @@ def main():
     p.add_argument("--tasks", default="rotten_tomatoes")
     p.add_argument("--test", type=int, default=300)
     p.add_argument("--work", default="/tmp/student_recipes")
+    p.add_argument("--max-public-words", type=int, default=64, help="0: whole public texts (up to 256 tokens)")
     args = p.parse_args()
     header = run_header()
     keep = [int(x) for x in args.keep.split(",")]
@@ -87,6 +88,7 @@ def main():
         ppl = perplexity(student, tok, held_out)
         config = PipelineConfig(tasks=args.tasks.split(","), epsilons=[math.inf], test_examples=args.test,
                                 full_pt=False, student=StudentSettings(path=str(ckpt)))
+        config.transfer.max_public_words = args.max_public_words
         out = work / f"pipeline-{step}"
         t0 = time.perf_counter()
         paths = run_pipeline(config, out)
@@ -96,7 +98,8 @@ def main():
                 "lr": args.lr, "step": step, "tokens": step * 8 * 128,
                 "distill_seconds": clock.at_save.get(step), "ppl_student": round(ppl, 2),
                 "ppl_teacher": round(ppl_teacher, 2), "accuracy": acc, "test_examples": args.test,
-                "eval_seconds": round(time.perf_counter() - t0, 1), "distill_total_seconds": round(total, 1),
+                "eval_seconds": round(time.perf_counter() - t0, 1),
+                "max_public_words": args.max_public_words or None, "distill_total_seconds": round(total, 1),
                 "final_losses": summary.final_losses}
         print(json.dumps(line), flush=True)
         RESULTS.mkdir(exist_ok=True)
@@ -112,11 +115,12 @@ def write_markdown() -> None:
            "(42.5 M parameters incl. the tied 28 M-parameter embedding; per-token compute about 4 of 30 layers plus "
            "the LM head, under a third of the target's). Batches of 8×128 tokens. CompPT: a 20-token prompt tuned "
            "on the student (100 steps of 16, lr 1e-3, 2000 labelled training examples, no DP); POST: that prompt "
-           "transferred to the target (100 steps of 8 on 200 public texts, α = 0.5, T = 2); ZS and Direct for "
+           "transferred to the target (100 steps of 8 on 200 public texts cut to their first `max_public_words` words "
+           "(none: whole texts, up to 256 tokens), α = 0.5, T = 2); ZS and Direct for "
            "reference. Accuracy on the first `test_examples` of each test split. Distillation time is the wall "
            "time of training up to the checkpoint on the machine in `machine` (load at start in `loadavg`).", "",
            "| recipe | corpus | lr | steps | distill min | ppl student / teacher | task | ZS | CompPT | Direct | "
-           "POST | command | date |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "POST | public words | command | date |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for x in lines:
         tasks = sorted({k.split(":")[0] for k in x["accuracy"]})
         for task in tasks:
@@ -125,7 +129,8 @@ def write_markdown() -> None:
             minutes = f"{x['distill_seconds'] / 60:.1f}" if x.get("distill_seconds") else "?"
             out.append(f"| {x['recipe']} | {x['corpus']} | {x['lr']:g} | {x['step']} | {minutes} | "
                        f"{x['ppl_student']:.1f} / {x['ppl_teacher']:.1f} | {task} | {cell['ZS']} | {cell['CompPT']} | "
-                       f"{cell['Direct']} | {cell['POST']} | `{x['command']}` | {x['date_utc']}, load "
+                       f"{cell['Direct']} | {cell['POST']} | {x.get('max_public_words') or 'all'} | "
+                       f"`{x['command']}` | {x['date_utc']}, load "
                        f"{x['loadavg_at_start'][0]} |")
     (RESULTS / "student_recipes.md").write_text("\n".join(out) + "\n")
 

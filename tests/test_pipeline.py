@@ -50,6 +50,17 @@ def test_pipeline_runs_resumes_and_refuses_another_run(tiny_config, tmp_path):
         for stage in ("student_prompt", "post_prompt", "fullpt_prompt"):
             assert (out / "rotten_tomatoes" / eps / stage / "adapter_config.json").is_file()
 
+    # the provider's public texts are cut to max_public_words; the provenance fingerprints exactly those
+    from peft_transfer import TransferablePromptConfig
+    from peft_transfer.assets import load_public_texts
+    from peft_transfer.provenance import text_fingerprint
+
+    record = TransferablePromptConfig.from_pretrained(out / "rotten_tomatoes" / "eps-8" / "post_prompt").transfer
+    full = load_public_texts("movie_plots", limit=16, seed=0)["text"]
+    cut = [" ".join(t.split()[:tiny_config.transfer.max_public_words]) for t in full]
+    assert record.num_public_examples == 16 and cut != full
+    assert record.public_fingerprint in (text_fingerprint(cut), text_fingerprint(sorted(cut)))
+
     stamp = (out / "rotten_tomatoes" / "eps-8" / "post_prompt" / "adapter_model.safetensors").stat().st_mtime_ns
     again = run_pipeline(tiny_config, out)  # everything done: nothing is recomputed
     assert json.loads(again["json"].read_text())["results"] == results["results"]

@@ -52,6 +52,7 @@ class TransferSettings:
     """POST transfer on public, unlabelled text."""
 
     num_public: int = 200
+    max_public_words: int | None = 64  # cut each public text to its first N words (cost grows with length)
     max_steps: int = 100
     batch_size: int = 8
     learning_rate: float = 1e-3

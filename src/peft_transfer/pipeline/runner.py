@@ -160,6 +160,8 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
         if public_name is None:
             raise PeftTransferError(f"public_sets has no entry for task {task_name!r}")
         public = load_public_texts(public_name, limit=config.transfer.num_public, seed=config.seed)
+        if config.transfer.max_public_words:
+            public = public.map(_first_words, fn_kwargs={"n": config.transfer.max_public_words})
         zs_file = out / task_name / "zero_shot.json"
         if zs_file.is_file():
             zs = json.loads(zs_file.read_text())
@@ -198,15 +200,21 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
                     results.append({"task": task_name, "epsilon": epsilon, "method": method,
                                     "accuracy": row["accuracy"], "macro_f1": row["macro_f1"], "n": row["n"]})
     minutes = (time.perf_counter() - started) / 60
+    words = config.transfer.max_public_words
+    cut = f" (first {words} words)" if words else ""
     notes = (f"Target `{config.target}`; student `{student.name_or_path}`; {config.tune.max_steps} tuning steps of "
              f"{config.tune.batch_size}, {config.transfer.max_steps} transfer steps of {config.transfer.batch_size} "
-             f"on {config.transfer.num_public} public texts; seed {config.seed}. This invocation took "
+             f"on {config.transfer.num_public} public texts{cut}; seed {config.seed}. This invocation took "
              f"{minutes:.1f} min (stages already done were skipped). Settings: run_config.json.\n")
     paths = write_report(results, out, notes)
     for plot in sorted(out.glob("*/eps-*/post_prompt/transfer_monitor.png")):  # the transfer curves, side by side
         task_name, tag = plot.parts[-4], plot.parts[-3]
         paths[f"transfer_{task_name}_{tag}"] = Path(shutil.copy(plot, out / f"transfer_curve_{task_name}_{tag}.png"))
     return paths
+
+
+def _first_words(row: dict, n: int) -> dict:
+    return {"text": " ".join(row["text"].split()[:n])}
 
 
 def _load(model, path):
