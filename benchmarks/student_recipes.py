@@ -76,7 +76,10 @@ def main():
     started = time.perf_counter()
     summary = run_distillation(job)
     total = time.perf_counter() - started
-    (work / "clock.json").write_text(json.dumps(clock.at_save))
+    clock_file = work / "clock.json"  # a rerun (evaluation only) keeps the times of the run that trained
+    if clock_file.is_file():
+        clock.at_save = {**{int(k): v for k, v in json.loads(clock_file.read_text()).items()}, **clock.at_save}
+    clock_file.write_text(json.dumps(clock.at_save))
 
     teacher, tok = load_model("smollm2-135m")
     blocks = prepare_blocks(load_texts(args.corpus, seed=0)["text"], tok, 128)

@@ -29,7 +29,7 @@ class StudentSettings:
     keep_layers: list[int] = field(default_factory=lambda: [0, 1, 28, 29])
     corpus: str = "wikipedia+movie_plots+lee_news+guardian_headlines"
     recipe: str = DEFAULT_RECIPE  # distillation_recipes.RECIPES
-    max_steps: int = 200
+    max_steps: int = 130
     batch_size: int = 8
     block_size: int = 128
     learning_rate: float = 5e-4
