@@ -62,7 +62,7 @@ class TransferSettings:
 
 @dataclass
 class PipelineConfig:
-    """Everything one run needs; defaults run on the embedded LLM and data in about 20 minutes on 2 cores."""
+    """Everything one run needs; defaults: 40 min on 2 cores once the student exists (results/embedded_run.md)."""
 
     target: str = "smollm2-135m"
     tasks: list[str] = field(default_factory=lambda: ["rotten_tomatoes"])
