@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/hidden_state_scale.py
 
 Per layer: median / max token norm, the mean norm at position 0 (the attention sink), the four largest dims.
-Output pasted into results/student_recipes.md.
+Output pasted into results/student_recipes_analysis.md.
 """
 import torch
 

@@ -2,20 +2,20 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/student_layer_choice.py
 
-Output pasted into results/student_recipes.md.
+Output pasted into results/student_recipes_analysis.md.
 """
 import torch
 
 from peft_transfer.assets import load_model
 from peft_transfer.data_files import load_texts
-from peft_transfer.distillation_data import perplexity, prepare_blocks
+from peft_transfer.distillation_data import perplexity, prepare_blocks, split_held_out
 from peft_transfer.student import make_student
 
 torch.manual_seed(0)
 teacher, tok = load_model("smollm2-135m")
 corpus = "wikipedia+movie_plots+lee_news+guardian_headlines"
 blocks = prepare_blocks(load_texts(corpus, seed=0)["text"], tok, 128)
-held = blocks.select(range(len(blocks) - 16, len(blocks)))
+_, held = split_held_out(blocks, 16)
 print("blocks", len(blocks), "teacher", perplexity(teacher, tok, held), flush=True)
 for keep in ([0,1,28,29],[0,1,2,29],[0,27,28,29],[0,1,27,29],[0,2,28,29],[0,1,2,3],[0,15,28,29]):
     s = make_student(teacher, keep)

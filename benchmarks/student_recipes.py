@@ -30,7 +30,7 @@ from common import RESULTS, run_header  # noqa: E402
 
 from peft_transfer.assets import load_model  # noqa: E402
 from peft_transfer.data_files import load_texts  # noqa: E402
-from peft_transfer.distillation_data import perplexity, prepare_blocks  # noqa: E402
+from peft_transfer.distillation_data import perplexity, prepare_blocks, split_held_out  # noqa: E402
 from peft_transfer.distillation_recipes import RECIPES  # noqa: E402
 from peft_transfer.distillation_run import DistillJob, run_distillation  # noqa: E402
 from peft_transfer.pipeline.config import PipelineConfig, StudentSettings  # noqa: E402
@@ -81,10 +81,10 @@ def main():
         clock.at_save = {**{int(k): v for k, v in json.loads(clock_file.read_text()).items()}, **clock.at_save}
     clock_file.write_text(json.dumps(clock.at_save))
 
-    teacher, tok = load_model("smollm2-135m")
-    blocks = prepare_blocks(load_texts(args.corpus, seed=0)["text"], tok, 128)
-    held_out = blocks.select(range(len(blocks) - 16, len(blocks)))
-    ppl_teacher = perplexity(teacher, tok, held_out)
+    # the blocks run_distillation held out (same corpus, seed and split), for the checkpoints' perplexity
+    _, tok = load_model("smollm2-135m")
+    _, held_out = split_held_out(prepare_blocks(load_texts(args.corpus, seed=0)["text"], tok, 128), job.eval_blocks)
+    ppl_teacher = summary.perplexity["teacher"]
     for step in [int(s) for s in args.eval_steps.split(",")]:
         ckpt = work / "student" / "checkpoints" / f"checkpoint-{step}"
         student = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32)

@@ -14,6 +14,13 @@ from .errors import PeftTransferError
 from .prompted_forward import is_masked_lm
 
 
+def split_held_out(blocks: Dataset, eval_blocks: int) -> tuple[Dataset, Dataset | None]:
+    """(training blocks, the last `eval_blocks` blocks held out for perplexity, or None); one block always trains."""
+    n_eval = min(eval_blocks, len(blocks) - 1) if len(blocks) > 1 else 0
+    train = blocks.select(range(len(blocks) - n_eval))
+    return train, blocks.select(range(len(blocks) - n_eval, len(blocks))) if n_eval else None
+
+
 def prepare_blocks(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, block_size: int = 128,
                    max_blocks: int | None = None) -> Dataset:
     """Tokenize `texts`, join them with the EOS (causal) / SEP token, cut into `block_size`-token blocks.

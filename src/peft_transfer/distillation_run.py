@@ -18,7 +18,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM,
 from transformers.trainer_utils import get_last_checkpoint
 
 from .distillation_config import DistillationConfig
-from .distillation_data import collator_for, perplexity, prepare_blocks
+from .distillation_data import collator_for, perplexity, prepare_blocks, split_held_out
 from .distillation_trainer import DistillationTrainer
 from .errors import PeftTransferError
 from .student import LINEAGE_KEY, make_student, student_lineage
@@ -129,9 +129,8 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
     check_tokenizer_matches(teacher, tokenizer)
     texts = load_texts(job.corpus, limit=job.corpus_limit, seed=job.seed)["text"]
     blocks = prepare_blocks(texts, tokenizer, job.block_size)
-    n_eval = min(job.eval_blocks, len(blocks) - 1) if len(blocks) > 1 else 0
-    train_blocks = blocks.select(range(len(blocks) - n_eval))
-    eval_blocks = blocks.select(range(len(blocks) - n_eval, len(blocks))) if n_eval else None
+    train_blocks, eval_blocks = split_held_out(blocks, job.eval_blocks)
+    n_eval = len(eval_blocks) if eval_blocks is not None else 0
 
     student = make_student(teacher, job.keep_layers, job.num_keep)
     undistilled_ppl = perplexity(student, tokenizer, eval_blocks) if eval_blocks is not None else None
