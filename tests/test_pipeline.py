@@ -61,9 +61,16 @@ def test_pipeline_runs_resumes_and_refuses_another_run(tiny_config, tmp_path):
     assert record.num_public_examples == 16 and cut != full
     assert record.public_fingerprint in (text_fingerprint(cut), text_fingerprint(sorted(cut)))
 
+    timings = json.loads((out / "timings.json").read_text())
+    stages = ("student_prompt", "post_prompt", "fullpt_prompt", "evaluation")
+    assert set(timings) == {"rotten_tomatoes/zero_shot"} | {f"rotten_tomatoes/{e}/{s}" for e in ("eps-inf", "eps-8")
+                                                            for s in stages}
+    assert all(seconds > 0 for seconds in timings.values())
+
     stamp = (out / "rotten_tomatoes" / "eps-8" / "post_prompt" / "adapter_model.safetensors").stat().st_mtime_ns
     again = run_pipeline(tiny_config, out)  # everything done: nothing is recomputed
     assert json.loads(again["json"].read_text())["results"] == results["results"]
+    assert json.loads((out / "timings.json").read_text()) == timings  # skipped stages keep their times
     assert (out / "rotten_tomatoes" / "eps-8" / "post_prompt" / "adapter_model.safetensors").stat().st_mtime_ns == stamp
 
     tiny_config.seed = 1

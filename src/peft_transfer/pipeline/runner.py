@@ -9,17 +9,20 @@ stage resumes from its Trainer checkpoints):
     <task>/eps-<ε>/fullpt_prompt/        upper bound: a prompt tuned on the target with the private data
     <task>/eps-<ε>/comparison.{md,json}  ZS / FullPT / CompPT / Direct / POST on the test set
     results.{md,json,png}                the table over all tasks and ε, and its bar chart
+    timings.json                         wall seconds of each stage, as run (a resumed stage: its last part)
 
 The student is built once per machine (under the peft-transfer cache) and shared by every run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import PeftTransferError
@@ -35,6 +38,21 @@ def _eps_tag(epsilon: float) -> str:
 
 def _say(message: str) -> None:
     print(f"[peft-transfer run] {message}", flush=True)
+
+
+@contextlib.contextmanager
+def _timed(out: Path, key: str, artifact: Path | None = None) -> Iterator[None]:
+    """Record the wall seconds of one stage in out/timings.json (kept across resumed invocations); a stage
+    whose `artifact` is already complete is skipped by its runner and keeps its earlier time."""
+    start = time.perf_counter()
+    skipped = artifact is not None and _done(artifact)
+    yield
+    if skipped:
+        return
+    path = out / "timings.json"
+    timings = json.loads(path.read_text()) if path.is_file() else {}
+    timings[key] = round(time.perf_counter() - start, 1)
+    path.write_text(json.dumps(timings, indent=2) + "\n")
 
 
 def check_run_folder(out: Path, config: PipelineConfig) -> None:
@@ -167,32 +185,38 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
             zs = json.loads(zs_file.read_text())
         else:
             _say(f"{task_name}: zero-shot accuracy of the target on {len(test)} test examples")
-            zs = evaluate_classification(target, tokenizer, task, test, progress="ZS").to_dict()
+            with _timed(out, f"{task_name}/zero_shot"):
+                zs = evaluate_classification(target, tokenizer, task, test, progress="ZS").to_dict()
             zs_file.parent.mkdir(parents=True, exist_ok=True)
             zs_file.write_text(json.dumps(zs))
         results.append({"task": task_name, "epsilon": math.inf, "method": "ZS", **zs})
         for epsilon in config.epsilons:
             stage = out / task_name / _eps_tag(epsilon)
             comparison = stage / "comparison.json"
+            key = f"{task_name}/{_eps_tag(epsilon)}"
             if not comparison.is_file():
                 _say(f"{task_name}, ε={epsilon:g}: data owner tunes p_s on the student (private data)")
-                source = _tune(student, tokenizer, task, train, config, epsilon, stage / "student_prompt")
+                with _timed(out, f"{key}/student_prompt", stage / "student_prompt"):
+                    source = _tune(student, tokenizer, task, train, config, epsilon, stage / "student_prompt")
                 alpha = config.transfer.alpha
                 if alpha is None:
                     compt = evaluate_classification(_load(student, source), tokenizer, task, test).accuracy
                     alpha = alpha_heuristic(zs["accuracy"], compt, 1.0 / task.num_classes)
                 _say(f"{task_name}, ε={epsilon:g}: provider transfers p_s to the target (public {public_name}, "
                      f"α={alpha:g})")
-                post = _transfer(source, student, target, tokenizer, public, config, stage / "post_prompt", alpha,
-                                 public_name)
+                with _timed(out, f"{key}/post_prompt", stage / "post_prompt"):
+                    post = _transfer(source, student, target, tokenizer, public, config, stage / "post_prompt",
+                                     alpha, public_name)
                 full = []
                 if config.full_pt:
                     _say(f"{task_name}, ε={epsilon:g}: FullPT upper bound, a prompt tuned on the target")
-                    full = [_tune(target, tokenizer, task, train, config, epsilon, stage / "fullpt_prompt")]
+                    with _timed(out, f"{key}/fullpt_prompt", stage / "fullpt_prompt"):
+                        full = [_tune(target, tokenizer, task, train, config, epsilon, stage / "fullpt_prompt")]
                 _say(f"{task_name}, ε={epsilon:g}: evaluating FullPT / CompPT / Direct / POST")
-                rows = compare_prompts(target, tokenizer, task, test, student=student, source_prompt=source,
-                                       transferred_prompt=post, full_prompts=full, progress=True,
-                                       include_zero_shot=False)
+                with _timed(out, f"{key}/evaluation"):
+                    rows = compare_prompts(target, tokenizer, task, test, student=student, source_prompt=source,
+                                           transferred_prompt=post, full_prompts=full, progress=True,
+                                           include_zero_shot=False)
                 write_comparison(rows, str(stage), meta={"task": task_name, "epsilon": str(epsilon)})
             for row in json.loads(comparison.read_text())["rows"]:
                 method = row["method"].split(" ")[0]
@@ -205,7 +229,8 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     notes = (f"Target `{config.target}`; student `{student.name_or_path}`; {config.tune.max_steps} tuning steps of "
              f"{config.tune.batch_size}, {config.transfer.max_steps} transfer steps of {config.transfer.batch_size} "
              f"on {config.transfer.num_public} public texts{cut}; seed {config.seed}. This invocation took "
-             f"{minutes:.1f} min (stages already done were skipped). Settings: run_config.json.\n")
+             f"{minutes:.1f} min (stages already done were skipped; stage times in timings.json). Settings: "
+             "run_config.json.\n")
     paths = write_report(results, out, notes)
     for plot in sorted(out.glob("*/eps-*/post_prompt/transfer_monitor.png")):  # the transfer curves, side by side
         task_name, tag = plot.parts[-4], plot.parts[-3]
