@@ -33,3 +33,12 @@ def write_results(name: str, header: dict, rows: list[dict], markdown: str) -> P
     path = RESULTS / f"{name}.md"
     path.write_text(f"# {name}\n\n{head}\n\n{markdown}\n")
     return path
+
+
+def cached_student() -> str | None:
+    """The pipeline's cached distilled student folder, if this machine has built it."""
+    from peft_transfer.pipeline.config import PipelineConfig
+    from peft_transfer.pipeline.runner import student_folder
+
+    folder = student_folder(PipelineConfig())
+    return str(folder) if (folder / "config.json").exists() else None

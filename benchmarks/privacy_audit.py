@@ -2,10 +2,12 @@
 
     .venv/bin/python benchmarks/privacy_audit.py [--shadows 6] [--pool-size 32] [--max-steps 8]
 
-The student is `make_student(SmolLM2-135M, keep_layers=[0, 1, 28, 29])`; the pool is drawn from the Rotten
-Tomatoes train split. Each shadow prompt is tuned with `tune_prompt` on its random half of the pool and
+The student is the pipeline's cached distilled student when this machine has built it (else `--student`,
+else `make_student(SmolLM2-135M, keep_layers=[0, 1, 28, 29])` without distillation); the pool is drawn from
+the Rotten Tomatoes train split. Each shadow prompt is tuned with `tune_prompt` on its random half of the pool and
 scored on the whole pool; every shadow is attacked once with the other K - 1 (leave-one-out). Shadows are
-kept under runs/privacy_audit/ so a killed run resumes. Sized for a shared 2-core CPU (≲ 20 minutes).
+kept under runs/privacy_audit/ so a killed run resumes. The defaults are a ~15-minute smoke size; the results file
+says which sizes made it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import RESULTS, run_header, write_results  # noqa: E402
+from common import RESULTS, cached_student, run_header, write_results  # noqa: E402
 
 
 def main() -> None:
@@ -29,7 +31,8 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--num-virtual-tokens", type=int, default=10)
     parser.add_argument("--epsilons", default="inf,8")
-    parser.add_argument("--keep-layers", default="0,1,28,29")
+    parser.add_argument("--keep-layers", default="0,1,28,29", help="layers kept when no distilled student exists")
+    parser.add_argument("--student", default=None, help="student folder (default: the pipeline's cached student)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/privacy_audit")
     args = parser.parse_args()
@@ -43,9 +46,15 @@ def main() -> None:
     from peft_transfer.student import make_student
     from peft_transfer.tasks import get_task
 
-    teacher, tokenizer = load_model("smollm2-135m")
-    student = make_student(teacher, keep_layers=[int(x) for x in args.keep_layers.split(",")])
-    del teacher
+    student_path = args.student or cached_student()
+    if student_path:
+        student, tokenizer = load_model(student_path)
+        student_text = f"distilled student `{student_path}` (SmolLM2-135M layers 0,1,28,29, the pipeline's)"
+    else:
+        teacher, tokenizer = load_model("smollm2-135m")
+        student = make_student(teacher, keep_layers=[int(x) for x in args.keep_layers.split(",")])
+        student_text = f"SmolLM2-135M layers [{args.keep_layers}] without distillation"
+        del teacher
     task = get_task("rotten_tomatoes")
     pool = load_labelled("rotten_tomatoes", split="train")
 
@@ -81,7 +90,7 @@ def main() -> None:
             f"{r['tpr_at_0_1pct_fpr']:.4f} | {r['tpr_at_1pct_fpr']:.4f} | {r['epsilon_lower_bound']:.3f} | "
             f"{r['epsilon_lower_bound_holdout']:.3f} | {r['delta']:.2g} | {r['wall_seconds']} |")
     notes = (
-        f"\nStudent: SmolLM2-135M-Instruct layers [{args.keep_layers}]; {args.max_steps} optimizer steps of batch "
+        f"\nStudent: {student_text}; {args.max_steps} optimizer steps of batch "
         f"{args.batch_size}, learning rate {args.learning_rate}, {args.num_virtual_tokens} virtual tokens per "
         "shadow prompt (tune_prompt defaults otherwise: Adam, clip norm 1, PRV accountant, δ = 1/(10 N)); "
         f"pool = {args.pool_size} Rotten Tomatoes train sentences, each IN for exactly half of the shadows; "

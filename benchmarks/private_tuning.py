@@ -1,13 +1,19 @@
-"""Private prompt tuning on the embedded SmolLM2-135M (target) and a layer-dropped student (layers 0,1,28,29):
-test accuracy at several ε, DP step time ÷ non-DP step time, peak memory, student vs target tuning time.
+"""Private prompt tuning on the embedded SmolLM2-135M (target) and its student: test accuracy at each ε on
+Rotten Tomatoes and BBC News, DP ÷ non-DP step time, student ÷ target step time, peak memory.
 
-Scaled down for a shared 2-core CPU (sizes are written into the results file).
-Run: .venv/bin/python benchmarks/private_tuning.py [--train 256 --test 200 --steps 40 --target-steps 12]
+    .venv/bin/python benchmarks/private_tuning.py [--epsilons inf,8,3,1] [--steps 100] [--target-steps 60]
+
+Data as the pipeline takes it: the train split shuffled with the seed, its first `--train` examples; the
+first `--test` test examples. The student is the pipeline's cached distilled student when it exists (else
+`--student`, else layers 0,1,28,29 without distillation). Each finished row is appended to
+runs/<name>/rows.jsonl and skipped when the script is run again (a killed run resumes).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import resource
 import statistics
@@ -20,13 +26,12 @@ import torch
 from transformers import TrainerCallback
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import run_header, write_results  # noqa: E402
+from common import cached_student, run_header, write_results  # noqa: E402
 
 from peft_transfer.assets import load_bbc_news, load_model, load_rotten_tomatoes  # noqa: E402
 from peft_transfer.evaluation import evaluate_classification  # noqa: E402
 from peft_transfer.private_prompt_config import PrivatePromptConfig  # noqa: E402
 from peft_transfer.private_prompt_trainer import PrivatePromptTrainer  # noqa: E402
-from peft_transfer.student import make_student  # noqa: E402
 from peft_transfer.tasks import get_task  # noqa: E402
 
 
@@ -47,92 +52,136 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_one(model, tokenizer, task, train, test, eps, steps, batch, lr, seed, label):
+def run_one(model, tokenizer, task, train, test, eps, steps, args, label) -> dict:
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as out:
-        args = PrivatePromptConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
-                                   target_epsilon=None if math.isinf(eps) else eps, accountant="prv",
-                                   save_strategy="no", logging_steps=max(steps // 2, 1), seed=seed, disable_tqdm=True)
+        config = PrivatePromptConfig(
+            output_dir=out, max_steps=steps, per_device_train_batch_size=args.batch, learning_rate=args.lr,
+            num_virtual_tokens=args.virtual_tokens, target_epsilon=None if math.isinf(eps) else eps,
+            accountant="prv", save_strategy="no", logging_steps=max(steps // 4, 1), seed=args.seed,
+            disable_tqdm=True, report_to="none")
         start = time.perf_counter()
-        trainer = PrivatePromptTrainer(model, args, train, task, tokenizer, callbacks=[timer])
+        trainer = PrivatePromptTrainer(model, config, train, task, tokenizer, callbacks=[timer])
         trainer.train()
         tune_s = time.perf_counter() - start
     result = evaluate_classification(trainer.prompt_model, tokenizer, task, test, batch_size=16)
     record = trainer.dp_record()
-    row = {"model": label, "task": task.name, "epsilon_target": "inf" if math.isinf(eps) else eps,
-           "epsilon_spent": None if math.isinf(record.epsilon) else round(record.epsilon, 3),
-           "delta": record.delta, "noise_multiplier": record.noise_multiplier, "steps": steps, "batch": batch,
-           "accuracy": round(result.accuracy, 4), "macro_f1": round(result.macro_f1, 4), "n_test": result.n,
-           "tune_s": round(tune_s, 1), "median_step_s": round(statistics.median(timer.times[1:] or timer.times), 4),
-           "peak_rss_mb_so_far": round(peak_rss_mb())}
-    print(row, flush=True)
-    return row
+    return {"model": label, "task": task.name, "epsilon_target": eps_text(eps),
+            "epsilon_spent": None if math.isinf(record.epsilon) else round(record.epsilon, 3),
+            "delta": record.delta, "noise_multiplier": record.noise_multiplier, "sample_rate": record.sample_rate,
+            "steps": steps, "batch": args.batch, "n_train": len(train), "max_length": task.max_length,
+            "accuracy": round(result.accuracy, 4), "macro_f1": round(result.macro_f1, 4), "n_test": result.n,
+            "tune_s": round(tune_s, 1), "median_step_s": round(statistics.median(timer.times[1:] or timer.times), 4),
+            "peak_rss_mb_so_far": round(peak_rss_mb())}
+
+
+def eps_text(eps: float) -> str:
+    return "inf" if math.isinf(eps) else f"{eps:g}"
+
+
+def load_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def key(row: dict) -> tuple:
+    return (row["model"].split()[0], row["task"], str(row["epsilon_target"]), row["steps"])
+
+
+def ratios(rows: list[dict]) -> dict:
+    """DP ÷ non-DP median step time per model and task; student ÷ target median step time per task."""
+    step = {key(r)[:3]: r["median_step_s"] for r in rows}
+    out = {}
+    for (model, task, eps), value in step.items():
+        base = step.get((model, task, "inf"))
+        if eps != "inf" and base:
+            out[f"dp{eps}_over_nondp_step_{model}_{task}"] = round(value / base, 3)
+    for task in {r["task"] for r in rows}:
+        s, t = step.get(("student", task, "inf")), step.get(("target", task, "inf"))
+        if s and t:
+            out[f"student_over_target_step_{task}"] = round(s / t, 3)
+    return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
-    parser.add_argument("--train", type=int, default=256)
-    parser.add_argument("--test", type=int, default=200)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--target-steps", type=int, default=12)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--epsilons", default="inf,8,3,1")
+    parser.add_argument("--tasks", default="rotten_tomatoes,bbc_news")
+    parser.add_argument("--models", default="student,target")
+    parser.add_argument("--student", default=None, help="student folder (default: the pipeline's cached student)")
+    parser.add_argument("--train", type=int, default=2000)
+    parser.add_argument("--test", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=100, help="optimizer steps on the student")
+    parser.add_argument("--target-steps", type=int, default=60, help="optimizer steps on the target")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--virtual-tokens", type=int, default=20)
+    parser.add_argument("--bbc-max-length", type=int, default=64, help="tokens per BBC example (template included)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="private_tuning", help="results file name; rows kept in runs/<name>/")
     args = parser.parse_args(argv)
+    rows_path = Path("runs") / args.name / "rows.jsonl"
     header = run_header()
     torch.manual_seed(args.seed)
-    target, tok = load_model("smollm2-135m")
-    student = make_student(target, keep_layers=[0, 1, 28, 29])
-    rows = []
-    sets = {"rotten_tomatoes": load_rotten_tomatoes(), "bbc_news": load_bbc_news()}
-    data = {name: (ds["train"].shuffle(seed=args.seed).select(range(args.train)),
-                   ds["test"].shuffle(seed=args.seed).select(range(min(args.test, len(ds["test"])))))
-            for name, ds in sets.items()}
-    for name, epsilons in (("rotten_tomatoes", [math.inf, 8, 1]), ("bbc_news", [math.inf, 8])):
-        train, test = data[name]
-        for eps in epsilons:
-            rows.append(run_one(student, tok, get_task(name), train, test, eps, args.steps, args.batch, args.lr,
-                                args.seed, "student(0,1,28,29)"))
-    rt_train, rt_test = data["rotten_tomatoes"]
-    for eps in (math.inf, 8):
-        rows.append(run_one(target, tok, get_task("rotten_tomatoes"), rt_train, rt_test, eps, args.target_steps,
-                            args.batch, args.lr, args.seed, "target SmolLM2-135M"))
-    # same number of target steps on the student, for the time ratio
-    rows.append(run_one(student, tok, get_task("rotten_tomatoes"), rt_train, rt_test, math.inf, args.target_steps,
-                        args.batch, args.lr, args.seed, "student(0,1,28,29)"))
+    epsilons = [math.inf if e == "inf" else float(e) for e in args.epsilons.split(",")]
+    loaders = {"rotten_tomatoes": load_rotten_tomatoes, "bbc_news": load_bbc_news}
+    data = {}
+    for name in args.tasks.split(","):
+        ds = loaders[name]()
+        train = ds["train"].shuffle(seed=args.seed).select(range(min(args.train, len(ds["train"]))))
+        data[name] = train, ds["test"].select(range(min(args.test, len(ds["test"]))))
+    tasks = {name: get_task(name) for name in data}
+    if "bbc_news" in tasks:
+        tasks["bbc_news"] = dataclasses.replace(tasks["bbc_news"], max_length=args.bbc_max_length)
 
-    def step(label, task, eps, steps):
-        return next(r["median_step_s"] for r in rows if r["model"].startswith(label) and r["task"] == task
-                    and r["epsilon_target"] == eps and r["steps"] == steps)
+    rows = load_rows(rows_path)
+    done = {key(r) for r in rows}
+    rows_path.parent.mkdir(parents=True, exist_ok=True)
+    student_path = args.student or cached_student()
+    for which in args.models.split(","):
+        if which == "student":
+            if student_path:
+                model, tok = load_model(student_path)
+                label = "student (distilled, layers 0,1,28,29)"
+            else:
+                from peft_transfer.student import make_student
 
-    ratios = {
-        "dp_over_nondp_step_student_rt": round(step("student", "rotten_tomatoes", 8, args.steps)
-                                                / step("student", "rotten_tomatoes", "inf", args.steps), 3),
-        "dp_over_nondp_step_student_bbc": round(step("student", "bbc_news", 8, args.steps)
-                                                 / step("student", "bbc_news", "inf", args.steps), 3),
-        "dp_over_nondp_step_target_rt": round(step("target", "rotten_tomatoes", 8, args.target_steps)
-                                               / step("target", "rotten_tomatoes", "inf", args.target_steps), 3),
-        "student_over_target_step_time": round(step("student", "rotten_tomatoes", "inf", args.target_steps)
-                                                / step("target", "rotten_tomatoes", "inf", args.target_steps), 3),
-    }
-    header["sizes"] = (f"{args.train} train examples per task (shuffled, seed {args.seed}), first {args.test} of the "
-                       f"shuffled test split; student {args.steps} steps, target {args.target_steps} steps; logical "
-                       f"batch {args.batch} (Poisson under DP), lr {args.lr}, 20 virtual tokens, PRV accountant, "
-                       f"delta = 1/(10 N), clip 1.0")
-    header["ratios"] = ratios
-    cols = ["model", "task", "epsilon_target", "epsilon_spent", "noise_multiplier", "steps", "accuracy", "macro_f1",
-            "n_test", "tune_s", "median_step_s", "peak_rss_mb_so_far"]
+                target, tok = load_model("smollm2-135m")
+                model, label = make_student(target, keep_layers=[0, 1, 28, 29]), "student (layers 0,1,28,29)"
+                del target
+            steps = args.steps
+        else:
+            model, tok = load_model("smollm2-135m")
+            label, steps = "target SmolLM2-135M", args.target_steps
+        for name, (train, test) in data.items():
+            for eps in epsilons:
+                if (which, name, eps_text(eps), steps) in done:
+                    continue
+                row = run_one(model, tok, tasks[name], train, test, eps, steps, args, label)
+                print(row, flush=True)
+                rows.append(row)
+                with rows_path.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+        del model
+
+    header["sizes"] = (f"train: first {args.train} of the train split shuffled with seed {args.seed}; test: first "
+                       f"{args.test} test examples; student {args.steps} steps, target {args.target_steps} steps of "
+                       f"a logical batch of {args.batch} (Poisson sampling under DP), lr {args.lr}, "
+                       f"{args.virtual_tokens} virtual tokens, PRV accountant, δ = 1/(10 N), clip 1.0; BBC News "
+                       f"cut to {args.bbc_max_length} tokens per example (template included)")
+    header["ratios"] = ratios(rows)
+    cols = ["model", "task", "epsilon_target", "epsilon_spent", "noise_multiplier", "sample_rate", "steps",
+            "accuracy", "macro_f1", "n_test", "tune_s", "median_step_s", "peak_rss_mb_so_far"]
     table = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
-    table += "\n".join("| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows)
+    table += "\n".join("| " + " | ".join(str(r.get(c)) for c in cols) + " |" for r in rows)
     notes = (
-        "Ratios (median step times, same model, same batch size): "
-        + ", ".join(f"{k} = {v}" for k, v in ratios.items()) + ".\n\n"
-        "Peak memory is the process's peak RSS so far (monotone; includes both models and the data sets); "
-        "the machine is a shared 2-core CPU with other developers' jobs running, so times are noisy. "
-        "tune_s includes noise calibration (PRV) and accounting. Reference: on the target, 20 virtual tokens, "
-        "150 steps of 16 reached 82.1 % on RT; these runs are much shorter.\n"
+        "Ratios (median optimizer-step times, same batch): "
+        + ", ".join(f"{k} = {v}" for k, v in header["ratios"].items()) + ". The student ÷ target step ratio is "
+        "also the ratio of tuning times for the same number of epochs (tuning time = steps × step time plus a "
+        "fixed set-up).\n\nPeak memory is the process's peak RSS so far (monotone): student rows run first, "
+        "so their value is the student alone; target rows include everything loaded before. tune_s includes "
+        "noise calibration (PRV) and accounting.\n"
     )
-    path = write_results("private_tuning", header, rows, notes + "\n" + table)
+    path = write_results(args.name, header, rows, notes + "\n" + table)
     print(path)
 
 
