@@ -107,7 +107,7 @@ def test_training_survives_many_empty_poisson_batches(tmp_path, tokenizer):
     """Expected batch 1 of 8 examples (q = 1/8): about a third of the Poisson draws are empty."""
     small = DATA.select(range(8))
     args = _args(tmp_path, noise_multiplier=1.0, per_device_train_batch_size=1, max_steps=12, save_strategy="no",
-                 logging_steps=4)
+                 logging_steps=4, noise_seed=3)  # fixed draws, so that some batch is empty every time
     trainer = PrivatePromptTrainer(make_model("llama"), args, small, TASK, tokenizer)
     sizes = []
     collate = trainer.data_collator
@@ -115,3 +115,19 @@ def test_training_survives_many_empty_poisson_batches(tmp_path, tokenizer):
     trainer.train()
     assert trainer.dp_record().steps == 12
     assert 0 in sizes
+
+
+def test_dp_noise_and_sampling_do_not_follow_the_training_seed(tmp_path, tokenizer):
+    """The noise must be unknowable: the same `seed` twice gives different prompts; only `noise_seed` repeats."""
+    def prompt(name, **kw):
+        args = _args(tmp_path / name, noise_multiplier=1.0, max_steps=2, save_strategy="no", **kw)
+        trainer = PrivatePromptTrainer(make_model("llama"), args, DATA, TASK, tokenizer)
+        trainer.train()
+        return trainer.prompt_model.prompt_encoder["default"].embedding.weight.detach().clone()
+
+    first, second = prompt("a"), prompt("b")
+    assert not torch.allclose(first, second)
+    with pytest.warns(UserWarning, match="noise_seed"):
+        fixed = prompt("c", noise_seed=7)
+    with pytest.warns(UserWarning, match="noise_seed"):
+        assert torch.equal(fixed, prompt("d", noise_seed=7))

@@ -25,6 +25,9 @@ class PrivatePromptConfig(TrainingArguments):
     `physical_batch_size` splits each logical batch into micro-batches of at most that many examples for
     memory, without changing the privacy guarantee or the update. With DP, batches are Poisson-sampled
     (each example joins each step independently with rate q = batch / N), as the accountants assume.
+    The DP noise and the Poisson draws come from generators seeded with fresh OS entropy on every run, never
+    from `seed` (a published or guessable seed would let anyone regenerate the noise and subtract it);
+    `noise_seed` fixes them for reproducible experiments only.
     """
 
     num_virtual_tokens: int = field(default=20, metadata={"help": "Length of the soft prompt."})
@@ -38,6 +41,9 @@ class PrivatePromptConfig(TrainingArguments):
     stop_at_epsilon: float | None = field(default=None, metadata={"help": "Stop before ε would exceed this."})
     physical_batch_size: int | None = field(default=None, metadata={"help": "Micro-batch size (memory only)."})
     grad_sample_mode: str = field(default="hooks", metadata={"help": "Opacus per-sample mode: hooks|functorch."})
+    noise_seed: int | None = field(default=None, metadata={
+        "help": "Seed of the DP noise and Poisson sampling (default: fresh OS entropy). A fixed seed makes them "
+                "reproducible, and anyone who knows it can remove the noise: experiments only."})
 
     # TrainingArguments defaults changed for prompt tuning
     output_dir: str | None = field(default="runs/prompt", metadata={"help": "Where the prompt and checkpoints go."})
