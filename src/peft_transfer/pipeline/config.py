@@ -40,7 +40,7 @@ class TuneSettings:
     """Prompt tuning on private data (the data owner's stage; also FullPT on the target)."""
 
     num_virtual_tokens: int = 20
-    max_steps: int = 100
+    max_steps: int = 50
     batch_size: int = 16
     learning_rate: float = 1e-3
     max_grad_norm: float = 1.0
@@ -52,8 +52,8 @@ class TransferSettings:
     """POST transfer on public, unlabelled text."""
 
     num_public: int = 200
-    max_public_words: int | None = 64  # cut each public text to its first N words (cost grows with length)
-    max_steps: int = 100
+    max_public_words: int | None = 48  # cut each public text to its first N words (cost grows with length)
+    max_steps: int = 50
     batch_size: int = 8
     learning_rate: float = 1e-3
     alpha: float | None = 0.5  # None: the paper's heuristic (Eq. 6) from ZS and CompPT accuracy
@@ -62,7 +62,7 @@ class TransferSettings:
 
 @dataclass
 class PipelineConfig:
-    """Everything one run needs; defaults: 40 min on 2 cores once the student exists (results/embedded_run.md)."""
+    """Everything one run needs; defaults: 22 min on 2 cores once the student exists (results/embedded_run.md)."""
 
     target: str = "smollm2-135m"
     tasks: list[str] = field(default_factory=lambda: ["rotten_tomatoes"])
