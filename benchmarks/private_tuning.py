@@ -75,6 +75,17 @@ def run_one(model, tokenizer, task, train, test, eps, steps, args, label) -> dic
             "peak_rss_mb_so_far": round(peak_rss_mb())}
 
 
+def init_row(model, tokenizer, task, test, args, label) -> dict:
+    """The untrained prompt (text init from the task description): where every run starts."""
+    from peft_transfer.prompt_model import create_prompt_model
+
+    prompt_model = create_prompt_model(model, tokenizer, task, num_virtual_tokens=args.virtual_tokens)
+    result = evaluate_classification(prompt_model, tokenizer, task, test, batch_size=16)
+    return {"model": label, "task": task.name, "epsilon_target": "init (no tuning)", "steps": 0,
+            "accuracy": round(result.accuracy, 4), "macro_f1": round(result.macro_f1, 4), "n_test": result.n,
+            "peak_rss_mb_so_far": round(peak_rss_mb())}
+
+
 def eps_text(eps: float) -> str:
     return "inf" if math.isinf(eps) else f"{eps:g}"
 
@@ -89,7 +100,7 @@ def key(row: dict) -> tuple:
 
 def ratios(rows: list[dict]) -> dict:
     """DP ÷ non-DP median step time per model and task; student ÷ target median step time per task."""
-    step = {key(r)[:3]: r["median_step_s"] for r in rows}
+    step = {key(r)[:3]: r["median_step_s"] for r in rows if r.get("median_step_s")}
     out = {}
     for (model, task, eps), value in step.items():
         base = step.get((model, task, "inf"))
@@ -136,6 +147,13 @@ def main(argv=None):
     rows = load_rows(rows_path)
     done = {key(r) for r in rows}
     rows_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def keep(row: dict) -> None:
+        print(row, flush=True)
+        rows.append(row)
+        with rows_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
     student_path = args.student or cached_student()
     for which in args.models.split(","):
         if which == "student":
@@ -153,14 +171,11 @@ def main(argv=None):
             model, tok = load_model("smollm2-135m")
             label, steps = "target SmolLM2-135M", args.target_steps
         for name, (train, test) in data.items():
+            if (which, name, "init (no tuning)", 0) not in done:
+                keep(init_row(model, tok, tasks[name], test, args, label))
             for eps in epsilons:
-                if (which, name, eps_text(eps), steps) in done:
-                    continue
-                row = run_one(model, tok, tasks[name], train, test, eps, steps, args, label)
-                print(row, flush=True)
-                rows.append(row)
-                with rows_path.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
+                if (which, name, eps_text(eps), steps) not in done:
+                    keep(run_one(model, tok, tasks[name], train, test, eps, steps, args, label))
         del model
 
     header["sizes"] = (f"train: first {args.train} of the train split shuffled with seed {args.seed}; test: first "
@@ -172,7 +187,12 @@ def main(argv=None):
     cols = ["model", "task", "epsilon_target", "epsilon_spent", "noise_multiplier", "sample_rate", "steps",
             "accuracy", "macro_f1", "n_test", "tune_s", "median_step_s", "peak_rss_mb_so_far"]
     table = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
-    table += "\n".join("| " + " | ".join(str(r.get(c)) for c in cols) + " |" for r in rows)
+    def place(r: dict) -> tuple:  # student first; per task: init, ε = ∞, then decreasing ε
+        rank = {"init (no tuning)": -1.0, "inf": 0.0}.get(r["epsilon_target"])
+        return key(r)[0] != "student", r["task"], 1 / float(r["epsilon_target"]) if rank is None else rank
+
+    table += "\n".join("| " + " | ".join("" if r.get(c) is None else str(r[c]) for c in cols) + " |"
+                        for r in sorted(rows, key=place))
     notes = (
         "Ratios (median optimizer-step times, same batch): "
         + ", ".join(f"{k} = {v}" for k, v in header["ratios"].items()) + ". The student ÷ target step ratio is "
