@@ -51,7 +51,7 @@ def _timed(out: Path, key: str, artifact: Path | None = None) -> Iterator[None]:
         return
     path = out / "timings.json"
     timings = json.loads(path.read_text()) if path.is_file() else {}
-    timings[key] = round(time.perf_counter() - start, 1)
+    timings[key] = round(time.perf_counter() - start, 2)
     path.write_text(json.dumps(timings, indent=2) + "\n")
 
 
