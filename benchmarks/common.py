@@ -42,3 +42,16 @@ def cached_student() -> str | None:
 
     folder = student_folder(PipelineConfig())
     return str(folder) if (folder / "config.json").exists() else None
+
+
+def load_student(path: str | None, keep_layers: list[int]):
+    """(model, tokenizer, folder): `path`, else the pipeline's cached distilled student (folder set), else
+    the embedded LLM's `keep_layers` without distillation (folder None)."""
+    from peft_transfer.assets import load_model
+    from peft_transfer.student import make_student
+
+    folder = path or cached_student()
+    if folder:
+        return (*load_model(folder), folder)
+    target, tokenizer = load_model("smollm2-135m")
+    return make_student(target, keep_layers=keep_layers), tokenizer, None

@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import RESULTS, cached_student, run_header, write_results  # noqa: E402
+from common import RESULTS, load_student, run_header, write_results  # noqa: E402
 
 
 def main() -> None:
@@ -38,23 +38,15 @@ def main() -> None:
     args = parser.parse_args()
     header = run_header()
 
-    from peft_transfer.assets import load_model
     from peft_transfer.audit import plot_roc, run_lira_audit
     from peft_transfer.audit.roc import RocSeries
     from peft_transfer.cli.audit_cmd import build_tune_args
     from peft_transfer.data_files import load_labelled
-    from peft_transfer.student import make_student
     from peft_transfer.tasks import get_task
 
-    student_path = args.student or cached_student()
-    if student_path:
-        student, tokenizer = load_model(student_path)
-        student_text = f"distilled student `{student_path}` (SmolLM2-135M layers 0,1,28,29, the pipeline's)"
-    else:
-        teacher, tokenizer = load_model("smollm2-135m")
-        student = make_student(teacher, keep_layers=[int(x) for x in args.keep_layers.split(",")])
-        student_text = f"SmolLM2-135M layers [{args.keep_layers}] without distillation"
-        del teacher
+    student, tokenizer, folder = load_student(args.student, [int(x) for x in args.keep_layers.split(",")])
+    student_text = (f"distilled student `{folder}` (SmolLM2-135M layers 0,1,28,29, the pipeline's)" if folder
+                    else f"SmolLM2-135M layers [{args.keep_layers}] without distillation")
     task = get_task("rotten_tomatoes")
     pool = load_labelled("rotten_tomatoes", split="train")
 

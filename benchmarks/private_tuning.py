@@ -26,7 +26,7 @@ import torch
 from transformers import TrainerCallback
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cached_student, run_header, write_results  # noqa: E402
+from common import load_student, run_header, write_results  # noqa: E402
 
 from peft_transfer.assets import load_bbc_news, load_model, load_rotten_tomatoes  # noqa: E402
 from peft_transfer.evaluation import evaluate_classification  # noqa: E402
@@ -154,18 +154,10 @@ def main(argv=None):
         with rows_path.open("a") as f:
             f.write(json.dumps(row) + "\n")
 
-    student_path = args.student or cached_student()
     for which in args.models.split(","):
         if which == "student":
-            if student_path:
-                model, tok = load_model(student_path)
-                label = "student (distilled, layers 0,1,28,29)"
-            else:
-                from peft_transfer.student import make_student
-
-                target, tok = load_model("smollm2-135m")
-                model, label = make_student(target, keep_layers=[0, 1, 28, 29]), "student (layers 0,1,28,29)"
-                del target
+            model, tok, folder = load_student(args.student, [0, 1, 28, 29])
+            label = "student (distilled, layers 0,1,28,29)" if folder else "student (layers 0,1,28,29)"
             steps = args.steps
         else:
             model, tok = load_model("smollm2-135m")
@@ -186,11 +178,12 @@ def main(argv=None):
     header["ratios"] = ratios(rows)
     cols = ["model", "task", "epsilon_target", "epsilon_spent", "noise_multiplier", "sample_rate", "steps",
             "accuracy", "macro_f1", "n_test", "tune_s", "median_step_s", "peak_rss_mb_so_far"]
-    table = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
+
     def place(r: dict) -> tuple:  # student first; per task: init, ε = ∞, then decreasing ε
         rank = {"init (no tuning)": -1.0, "inf": 0.0}.get(r["epsilon_target"])
         return key(r)[0] != "student", r["task"], 1 / float(r["epsilon_target"]) if rank is None else rank
 
+    table = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
     table += "\n".join("| " + " | ".join("" if r.get(c) is None else str(r[c]) for c in cols) + " |"
                         for r in sorted(rows, key=place))
     notes = (
