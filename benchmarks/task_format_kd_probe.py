@@ -18,13 +18,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from common import load_student
 
 from peft_transfer.assets import load_labelled_dataset, load_model, load_public_texts
 from peft_transfer.evaluation import evaluate_classification
 from peft_transfer.prompted_forward import label_logits
 from peft_transfer.tasks import get_task
-
-from common import load_student
 
 
 def public_pool(names: list[str], words: int, seed: int) -> list[str]:
@@ -40,7 +39,7 @@ def zero_shot(model, tokenizer, tasks, tests, describe: bool) -> dict:
     for name, task in tasks.items():
         data = tests[name]
         if describe:
-            data = data.map(lambda r: {"text": task.description + " " + r["text"]})
+            data = data.map(lambda r, prefix=task.description: {"text": prefix + " " + r["text"]})
         out[name + ("+desc" if describe else "")] = round(100 * evaluate_classification(
             model, tokenizer, task, data, batch_size=32).accuracy, 1)
     return out
