@@ -106,3 +106,14 @@ def test_yaml_overrides_and_quick_preset(tmp_path):
     config = load_pipeline_config(path)
     assert config.epsilons == [math.inf, 8.0, 3.0] and config.tune.max_steps == 7 and config.tune.batch_size == 16
     assert load_pipeline_config(quick=True).tune.max_steps < PipelineConfig().tune.max_steps
+
+
+def test_example_yaml_shows_the_defaults():
+    """examples/pipeline.yaml lists every setting; apart from its second task it must be the defaults."""
+    from pathlib import Path
+
+    example = load_pipeline_config(Path(__file__).parents[1] / "examples" / "pipeline.yaml")
+    defaults = PipelineConfig()
+    assert example.tasks == ["rotten_tomatoes", "bbc_news"]
+    example.tasks = defaults.tasks
+    assert example == defaults
