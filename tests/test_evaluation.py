@@ -78,3 +78,10 @@ def test_load_texts_mixes_sources_joined_by_plus(tmp_path):
     data = load_texts(f"{tmp_path / 'one'}+{tmp_path / 'two'}")
     assert sorted(data["text"]) == ["a", "b", "c", "x", "y"]
     assert len(load_texts(f"{tmp_path / 'one'}+{tmp_path / 'two'}", limit=2)) == 2
+
+
+def test_load_texts_cuts_to_max_words(tmp_path):
+    Dataset.from_dict({"text": ["one two three four", "five six"]}).save_to_disk(str(tmp_path / "pub"))
+    assert load_texts(str(tmp_path / "pub"), max_words=2)["text"] == ["one two", "five six"]
+    with pytest.raises(PeftTransferError, match="max_words"):
+        load_texts(str(tmp_path / "pub"), max_words=0)

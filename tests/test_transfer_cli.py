@@ -96,3 +96,15 @@ def test_compare_prompts_rows_and_gap_closure(setup):
         assert gap_closure(rows) == {"POST": pytest.approx(1.0)}
     # the target is unchanged by the loads
     assert evaluate_classification(target, tok, task, test, use_prompt=False).accuracy == zs_before.accuracy
+
+
+def test_transfer_cli_cuts_public_texts(setup, tmp_path):
+    from peft_transfer.provenance import text_fingerprint
+
+    out = str(tmp_path / "p_t_cut")
+    assert _transfer(setup, out, 1, "--max-public-words", "3") == 0
+    record = TransferablePromptConfig.from_pretrained(out).transfer
+    full = list(Dataset.from_csv(setup["public"])["text"])
+    cut = [" ".join(t.split()[:3]) for t in full]
+    assert cut != full and record.num_public_examples == 40
+    assert record.public_fingerprint in (text_fingerprint(cut), text_fingerprint(sorted(cut)))

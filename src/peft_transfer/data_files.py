@@ -29,6 +29,11 @@ def _from_file_or_folder(source: str, split: str) -> Dataset:
     return loaded
 
 
+def first_words(row: dict, n: int) -> dict:
+    """`datasets.map` function: the row's text cut to its first `n` words."""
+    return {"text": " ".join(row["text"].split()[:n])}
+
+
 def load_labelled(source: str, split: str = "train", limit: int | None = None) -> Dataset:
     """A labelled split (columns `text`, `label`) from an embedded set name, a file or a folder."""
     known = source in PRIVATE_DATASETS
@@ -38,11 +43,18 @@ def load_labelled(source: str, split: str = "train", limit: int | None = None) -
     return data.select(range(min(limit, len(data)))) if limit else data
 
 
-def load_texts(source: str, limit: int | None = None, seed: int = 0, text_column: str = "text") -> Dataset:
+def load_texts(source: str, limit: int | None = None, seed: int = 0, text_column: str = "text",
+               max_words: int | None = None) -> Dataset:
     """Unlabelled public texts (one column `text`); any other column is dropped.
 
     `source` is an embedded set name, a file or folder, or several of them joined by `+` (a mixture, shuffled).
+    `max_words` cuts each text to its first N whitespace-separated words (transfer cost grows with length).
     """
+    if max_words is not None:
+        if max_words < 1:
+            raise PeftTransferError(f"max_words must be at least 1, got {max_words}.")
+        data = load_texts(source, limit=limit, seed=seed, text_column=text_column)
+        return data.map(first_words, fn_kwargs={"n": max_words})
     if "+" in source:
         from datasets import concatenate_datasets
 

@@ -19,6 +19,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="public unlabelled texts: an embedded set (movie_plots, guardian_headlines, lee_news, "
                              "wikipedia, bbc_articles), a csv/jsonl/json/parquet file or a saved datasets folder")
     parser.add_argument("--public-limit", type=int, default=256, help="use N public texts")
+    parser.add_argument("--max-public-words", type=int, default=None,
+                        help="cut each public text to its first N words (a step's cost grows with length)")
     parser.add_argument("--out", required=True, help="output folder for p_t (a rerun resumes from its checkpoints)")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps < 1:
         raise PeftTransferError("--steps must be at least 1.")
-    public = load_texts(args.public, limit=args.public_limit, seed=args.seed)
+    public = load_texts(args.public, limit=args.public_limit, seed=args.seed, max_words=args.max_public_words)
     student, tokenizer = load_model(args.student)
     targets = [load_model(t)[0] for t in args.target]
     config = TransferConfig(

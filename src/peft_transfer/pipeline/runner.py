@@ -155,8 +155,9 @@ def _cuda() -> bool:
 
 def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     """Run (or resume) the whole pipeline into `out`; returns the paths of results.md/json/png."""
-    from ..assets import load_labelled_dataset, load_model, load_public_texts
+    from ..assets import load_labelled_dataset, load_model
     from ..comparison import compare_prompts, write_comparison
+    from ..data_files import load_texts
     from ..evaluation import evaluate_classification
     from ..tasks import get_task
     from ..transfer_loss import alpha_heuristic
@@ -177,9 +178,8 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
         public_name = config.public_sets.get(task_name)
         if public_name is None:
             raise PeftTransferError(f"public_sets has no entry for task {task_name!r}")
-        public = load_public_texts(public_name, limit=config.transfer.num_public, seed=config.seed)
-        if config.transfer.max_public_words:
-            public = public.map(_first_words, fn_kwargs={"n": config.transfer.max_public_words})
+        public = load_texts(public_name, limit=config.transfer.num_public, seed=config.seed,
+                            max_words=config.transfer.max_public_words or None)
         zs_file = out / task_name / "zero_shot.json"
         if zs_file.is_file():
             zs = json.loads(zs_file.read_text())
@@ -236,10 +236,6 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
         task_name, tag = plot.parts[-4], plot.parts[-3]
         paths[f"transfer_{task_name}_{tag}"] = Path(shutil.copy(plot, out / f"transfer_curve_{task_name}_{tag}.png"))
     return paths
-
-
-def _first_words(row: dict, n: int) -> dict:
-    return {"text": " ".join(row["text"].split()[:n])}
 
 
 def _load(model, path):
