@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from common import load_student
 
 from peft_transfer.assets import load_labelled_dataset, load_model, load_public_texts
+from peft_transfer.data_files import first_words
+from peft_transfer.distillation_loss import kl_full
 from peft_transfer.evaluation import evaluate_classification
 from peft_transfer.prompted_forward import label_logits
 from peft_transfer.tasks import get_task
@@ -29,7 +30,7 @@ from peft_transfer.tasks import get_task
 def public_pool(names: list[str], words: int, seed: int) -> list[str]:
     texts = []
     for name in names:
-        texts += [" ".join(t.split()[:words]) for t in load_public_texts(name)["text"] if t.strip()]
+        texts += [t for t in load_public_texts(name).map(first_words, fn_kwargs={"n": words})["text"] if t]
     random.Random(seed).shuffle(texts)
     return texts
 
@@ -72,7 +73,7 @@ def main() -> None:
     for n in tasks:
         test = load_labelled_dataset(n)["test"]
         tests[n] = test.select(range(min(args.test, len(test))))
-    tests["bbc_news"] = tests["bbc_news"].map(lambda r: {"text": " ".join(r["text"].split()[:48])})
+    tests["bbc_news"] = tests["bbc_news"].map(first_words, fn_kwargs={"n": 48})
     tokenized = {n: t.tokenized(tokenizer, masked_lm=False) for n, t in tasks.items()}
     pool = public_pool(args.public.split(","), args.words, 0)
     rng = random.Random(0)
@@ -108,8 +109,7 @@ def main() -> None:
             target = label_logits(teacher, batch["input_ids"], batch["attention_mask"], batch["label_positions"])
         student.train()
         logits = label_logits(student, batch["input_ids"], batch["attention_mask"], batch["label_positions"])
-        loss = F.kl_div(F.log_softmax(logits / T, -1), F.log_softmax(target / T, -1), log_target=True,
-                        reduction="batchmean") * T * T
+        loss = kl_full(logits, target, torch.ones(len(logits)), T)
         optim.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
