@@ -18,7 +18,9 @@ from peft_transfer.distillation_trainer import DistillationTrainer, cut_points
 from peft_transfer.errors import PeftTransferError
 from peft_transfer.student import make_student, student_lineage
 from peft_transfer.student_card import DistillationSummary, render_student_card
+from peft_transfer.provenance import text_fingerprint
 from peft_transfer.teacher_cache import build_teacher_cache, load_teacher_cache
+from peft_transfer.weights_hash import state_dict_sha256
 
 
 def _teacher(arch: str = "llama", num_layers: int = 4):
@@ -243,6 +245,14 @@ def test_cli_distill_writes_standard_folder_and_resumes(tmp_path, capsys):
     assert model.config.num_hidden_layers == 2 and (out / "model.safetensors").is_file()
     lineage = student_lineage(model)
     assert lineage.kept_layers == [0, 3] and lineage.distillation_steps == 4
+    # the lineage names the teacher's exact weights, the corpus by content, the tokens seen and the recipe
+    teacher = AutoModelForCausalLM.from_pretrained(tmp_path / "teacher")
+    assert lineage.teacher_sha256 == state_dict_sha256(teacher.state_dict())
+    texts = [t for t in CORPUS[:40]]
+    assert lineage.corpus == f"corpus.jsonl ({text_fingerprint(texts)}, 40 texts)"
+    assert lineage.tokens_seen == 4 * 4 * 24 and lineage.recipe == "kd-frozen-head"
+    log = [json.loads(line) for line in (out / "distillation_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4]
     assert "distillation" in ModelCard.load(out / "README.md").data.tags
     # bad input: layer out of range and corpus shorter than a block, each one line on stderr
     assert main(["distill", "--teacher", str(tmp_path / "teacher"), "--corpus", str(corpus), "--keep-layers", "0,9",

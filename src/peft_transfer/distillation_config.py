@@ -35,6 +35,9 @@ class DistillationConfig(TrainingArguments):
     temperature: float = field(default=2.0, metadata={"help": "softmax temperature of the KL term"})
     freeze_embeddings: bool = field(default=False, metadata={"help": "keep the input embeddings fixed"})
     freeze_lm_head: bool = field(default=False, metadata={"help": "keep the LM head fixed"})
+    max_train_minutes: float | None = field(default=None, metadata={
+        "help": "wall-clock budget: stop after this many minutes of training and anneal the learning rate over "
+                "them (warm-up 5 %, then cosine); max_steps stays an upper bound"})
     # the cached teacher columns and labels must reach compute_loss
     remove_unused_columns: bool = False
 
@@ -44,6 +47,8 @@ class DistillationConfig(TrainingArguments):
             raise PeftTransferError(f"temperature must be positive, got {self.temperature}.")
         if self.hidden_loss not in ("cosine", "mse"):
             raise PeftTransferError(f"hidden_loss must be 'cosine' or 'mse', got {self.hidden_loss!r}.")
+        if self.max_train_minutes is not None and self.max_train_minutes <= 0:
+            raise PeftTransferError(f"max_train_minutes must be positive, got {self.max_train_minutes}.")
         weights = (self.alpha_ce, self.alpha_lm, self.alpha_cos, self.alpha_hidden)
         if any(w < 0 for w in weights) or not any(w > 0 for w in weights):
             raise PeftTransferError(f"loss weights must be >= 0 with at least one > 0, got {weights}.")

@@ -21,9 +21,14 @@ from .distillation_config import DistillationConfig
 from .distillation_data import collator_for, perplexity, prepare_blocks, split_held_out
 from .distillation_trainer import DistillationTrainer
 from .errors import PeftTransferError
+from .provenance import text_fingerprint
 from .student import LINEAGE_KEY, make_student, student_lineage
 from .student_card import DistillationSummary, save_student_card
 from .teacher_cache import META_NAME, build_teacher_cache, load_teacher_cache
+from .training_log import JsonlLogCallback
+from .weights_hash import state_dict_sha256
+
+LOG_NAME = "distillation_log.jsonl"
 
 
 def available_memory_bytes() -> int:
@@ -106,6 +111,11 @@ class DistillJob:
     save_total_limit: int | None = 2
     seed: int = 0
     progress: bool = True
+    recipe: str | None = None  # the distillation_recipes name the loss settings came from (recorded in lineage)
+    bf16: bool = False  # bfloat16 mixed precision (GPU)
+    gradient_accumulation_steps: int = 1
+    max_minutes: float | None = None  # wall-clock budget; max_steps is then an upper bound (training_budget.py)
+    logging_steps: int | None = None  # default: max(1, min(10, max_steps // 10))
     extra_args: dict = field(default_factory=dict)  # more DistillationConfig fields
     callbacks: list = field(default_factory=list)  # extra TrainerCallbacks (e.g. a benchmark's clock)
 
@@ -127,7 +137,10 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
     check_tokenizer_matches(teacher, tokenizer)
+    teacher_hash = state_dict_sha256(teacher.state_dict())
     texts = load_texts(job.corpus, limit=job.corpus_limit, seed=job.seed)["text"]
+    corpus_name = Path(job.corpus).name if Path(job.corpus).exists() else job.corpus  # no machine-specific paths
+    corpus_record = f"{corpus_name} ({text_fingerprint(texts)}, {len(texts)} texts)"
     blocks = prepare_blocks(texts, tokenizer, job.block_size)
     train_blocks, eval_blocks = split_held_out(blocks, job.eval_blocks)
     n_eval = len(eval_blocks) if eval_blocks is not None else 0
@@ -148,9 +161,11 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
     args = DistillationConfig(
         output_dir=str(out / "checkpoints"), max_steps=job.max_steps, per_device_train_batch_size=job.batch_size,
         learning_rate=job.learning_rate, warmup_steps=max(1, job.max_steps // 20), lr_scheduler_type="cosine",
-        logging_steps=max(1, min(10, job.max_steps // 10)), save_strategy="steps", save_steps=job.save_steps,
-        save_total_limit=job.save_total_limit, seed=job.seed, data_seed=job.seed, report_to="none",
-        disable_tqdm=not job.progress,
+        logging_steps=job.logging_steps or max(1, min(10, job.max_steps // 10)), save_strategy="steps",
+        save_steps=job.save_steps, save_total_limit=job.save_total_limit, seed=job.seed, data_seed=job.seed,
+        report_to="none", disable_tqdm=not job.progress, bf16=job.bf16,
+        gradient_accumulation_steps=job.gradient_accumulation_steps, max_train_minutes=job.max_minutes,
+        restore_callback_states_from_checkpoint=job.max_minutes is not None, include_num_input_tokens_seen="all",
         use_cpu=not torch.cuda.is_available(), alpha_ce=job.alpha_ce, alpha_lm=job.alpha_lm,
         alpha_cos=job.alpha_cos, alpha_hidden=job.alpha_hidden, hidden_loss=job.hidden_loss,
         train_below_cut=job.train_below_cut, temperature=job.temperature,
@@ -158,7 +173,7 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
     trainer = DistillationTrainer(
         model=student, teacher=teacher, args=args, teacher_cache_temperature=cache_temperature,
         train_dataset=train_data, data_collator=collator_for(student, tokenizer, seed=job.seed),
-        processing_class=tokenizer, callbacks=list(job.callbacks) or None)
+        processing_class=tokenizer, callbacks=[JsonlLogCallback(out / LOG_NAME), *job.callbacks])
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if last and job.progress:
         print(f"[peft-transfer] resuming from {last}")
@@ -167,7 +182,7 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
     steps = trainer.state.global_step
 
     summary = DistillationSummary(
-        corpus=job.corpus, steps=steps, num_blocks=len(train_blocks), block_size=job.block_size,
+        corpus=corpus_name, steps=steps, num_blocks=len(train_blocks), block_size=job.block_size,
         batch_size=job.batch_size, learning_rate=job.learning_rate, temperature=job.temperature,
         alphas={"kl": job.alpha_ce, "lm": job.alpha_lm, "cos": job.alpha_cos, "hidden": job.alpha_hidden},
         teacher_logits=teacher_logits, eval_blocks=n_eval,
@@ -182,6 +197,10 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
                                   "distilled student": perplexity(student, tokenizer, eval_blocks)}
         lineage = student_lineage(student)
         lineage.distillation_steps = steps
+        lineage.teacher_sha256 = teacher_hash
+        lineage.corpus = corpus_record
+        lineage.tokens_seen = int(trainer.state.num_input_tokens_seen)
+        lineage.recipe = job.recipe
         setattr(student.config, LINEAGE_KEY, lineage.to_dict())
         student.save_pretrained(out)
         tokenizer.save_pretrained(out)

@@ -25,6 +25,7 @@ from .distillation_loss import cosine_loss, kl_full, kl_topk, lm_loss, relative_
 from .errors import PeftTransferError
 from .prompted_forward import is_masked_lm
 from .student import layer_list, student_lineage
+from .training_budget import TrainingClock, budget_lr_factor
 
 CACHE_COLUMNS = ("teacher_topk_ids", "teacher_topk_logprobs", "teacher_last_hidden")
 
@@ -70,12 +71,27 @@ class DistillationTrainer(Trainer):
         if args.freeze_lm_head and model.get_output_embeddings() is not None:
             model.get_output_embeddings().weight.requires_grad_(False)
         super().__init__(model=model, args=args, **kwargs)
+        if args.max_train_minutes is not None:
+            self.add_callback(TrainingClock(args.max_train_minutes * 60.0))
         self.teacher = teacher
         if teacher is not None:
             teacher.requires_grad_(False)
             self.teacher = teacher.to(self.args.device).eval()
         self._term_sums: dict[str, float] = {}
         self._term_count = 0
+
+    def _clock(self) -> TrainingClock:
+        # looked up each time: resuming replaces the callback with one restored from the checkpoint
+        return next(cb for cb in self.callback_handler.callbacks if isinstance(cb, TrainingClock))
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """With `max_train_minutes`, the learning rate follows the spent fraction of the time budget."""
+        if self.args.max_train_minutes is None or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer or self.optimizer, lambda _step: budget_lr_factor(self._clock().fraction()))
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
 
     def weights(self) -> dict[str, float]:
         a = self.args
@@ -85,7 +101,8 @@ class DistillationTrainer(Trainer):
         if self.teacher is None:
             raise PeftTransferError("the batch has no cached teacher columns and no teacher model was given.")
         self.teacher.eval()
-        with torch.no_grad():
+        # accelerate's mixed precision wraps only the prepared student; the teacher gets the same autocast here
+        with torch.no_grad(), self.accelerator.autocast():
             return self.teacher(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                                 output_hidden_states=need_hidden, **({"logits_to_keep": 1} if skip_head else {}))
 

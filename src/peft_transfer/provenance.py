@@ -70,6 +70,10 @@ class StudentLineage(_Record):
     kept_layers: list[int]
     teacher_num_layers: int | None = None
     distillation_steps: int | None = None
+    teacher_sha256: str | None = None  # weights_hash.state_dict_sha256 of the teacher (float32 state dict)
+    corpus: str | None = None  # the public distillation corpus and its content fingerprint
+    tokens_seen: int | None = None
+    recipe: str | None = None  # distillation_recipes name, when one was used unchanged
 
 
 @dataclass

@@ -47,8 +47,12 @@ def _params(n: int) -> str:
 
 
 def render_student_card(student: PreTrainedModel, summary: DistillationSummary,
-                        teacher_num_params: int | None = None, model_name: str | None = None) -> ModelCard:
-    """The student's model card: Hub metadata (base_model = teacher, tags, datasets, license) and the body."""
+                        teacher_num_params: int | None = None, model_name: str | None = None,
+                        build: dict[str, str] | None = None) -> ModelCard:
+    """The student's model card: Hub metadata (base_model = teacher, tags, datasets, license) and the body.
+
+    `build` adds a table of how and where it was made (hardware, minutes, the command that rebuilds it).
+    """
     from . import __version__
 
     lineage = student_lineage(student)
@@ -83,14 +87,17 @@ def render_student_card(student: PreTrainedModel, summary: DistillationSummary,
         final_losses=summary.final_losses, perplexity=summary.perplexity, eval_blocks=summary.eval_blocks,
         perplexity_kind="pseudo-perplexity on 15 % masked tokens" if is_masked_lm(student)
         else "next-token perplexity",
+        teacher_sha256=lineage.teacher_sha256 if lineage else None,
+        tokens_seen=lineage.tokens_seen if lineage else None, recipe=lineage.recipe if lineage else None,
+        build=build or {},
         license=summary.license or "that of the teacher", peft_transfer_version=__version__,
         transformers_version=transformers.__version__,
     )
 
 
 def save_student_card(student: PreTrainedModel, out_dir: str | Path, summary: DistillationSummary,
-                      teacher_num_params: int | None = None) -> Path:
+                      teacher_num_params: int | None = None, build: dict[str, str] | None = None) -> Path:
     """Render the card and write it as `out_dir/README.md`."""
     path = Path(out_dir) / "README.md"
-    render_student_card(student, summary, teacher_num_params).save(str(path))
+    render_student_card(student, summary, teacher_num_params, build=build).save(str(path))
     return path

@@ -50,6 +50,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--freeze-embeddings", action="store_true", default=None)
     parser.add_argument("--freeze-lm-head", action="store_true")
     parser.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps")
+    parser.add_argument("--max-minutes", type=float,
+                        help="wall-clock budget: train this many minutes, the learning rate annealed over them "
+                             "(--max-steps is then an upper bound); for a fixed slot of GPU time")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision (GPU)")
+    parser.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default: 1)")
+    parser.add_argument("--logging-steps", type=int, help="log the losses every N steps (default: max(1, min(10, "
+                                                          "max-steps / 10)))")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar: print one log line per logging step (for logs and remote runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_hub_arguments(parser)
@@ -63,16 +72,23 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_steps < 1:
         raise PeftTransferError("--max-steps must be at least 1.")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise PeftTransferError("--max-minutes must be positive.")
+    if args.grad_accum < 1:
+        raise PeftTransferError("--grad-accum must be at least 1.")
     recipe = recipe_settings(args.recipe)
-    for key in recipe:
-        if getattr(args, key) is not None:
-            recipe[key] = getattr(args, key)
+    changed = {key: getattr(args, key) for key in recipe
+               if getattr(args, key) is not None and getattr(args, key) != recipe[key]}
+    recipe.update(changed)
+    recipe_name = args.recipe + (" with " + ", ".join(f"{k}={v}" for k, v in changed.items()) if changed else "")
     job = DistillJob(
         teacher=args.teacher, tokenizer=args.tokenizer, corpus=args.corpus, corpus_limit=args.corpus_limit,
         out=args.out, keep_layers=args.keep_layers, num_keep=args.num_keep, max_steps=args.max_steps,
         batch_size=args.batch_size, learning_rate=args.learning_rate, block_size=args.block_size,
         eval_blocks=args.eval_blocks, temperature=args.temperature, top_k=args.top_k,
-        freeze_lm_head=args.freeze_lm_head, save_steps=args.save_steps, seed=args.seed, **recipe)
+        freeze_lm_head=args.freeze_lm_head, save_steps=args.save_steps, seed=args.seed, recipe=recipe_name,
+        bf16=args.bf16, gradient_accumulation_steps=args.grad_accum, max_minutes=args.max_minutes,
+        progress=not args.no_progress, logging_steps=args.logging_steps, **recipe)
     summary = run_distillation(job)
     if args.json:
         print(json.dumps(asdict(summary)))
