@@ -117,3 +117,29 @@ def test_example_yaml_shows_the_defaults():
     assert example.tasks == ["rotten_tomatoes", "bbc_news"]
     example.tasks = defaults.tasks
     assert example == defaults
+
+
+def test_student_choice_shipped_first_then_distilled_and_said(monkeypatch, tmp_path, capsys):
+    from peft_transfer.assets import shipped_students
+    from peft_transfer.pipeline import runner
+
+    assert shipped_students.shipped_student_for("smollm2-135m") is None or \
+        shipped_students.shipped_student_for("smollm2-135m").available()
+    shipped = shipped_students.ShippedStudent("smollm2-135m-student", teacher="smollm2-135m")
+    monkeypatch.setattr(shipped_students, "shipped_student_for", lambda target: shipped)
+    assert runner.build_student(PipelineConfig()) == "smollm2-135m-student"
+    assert "shipped with peft-transfer" in capsys.readouterr().out
+    # `source: distill` (or no shipped student) distils on this machine and says so
+    jobs = []
+    monkeypatch.setenv("PEFT_TRANSFER_CACHE", str(tmp_path))
+    monkeypatch.setattr("peft_transfer.distillation_run.run_distillation", lambda job: jobs.append(job))
+    config = PipelineConfig(student=StudentSettings(source="distill", max_steps=3))
+    assert runner.build_student(config) == str(runner.student_folder(config))
+    assert jobs[0].max_steps == 3 and jobs[0].recipe == config.student.recipe
+    assert "no shipped student" in capsys.readouterr().out
+    monkeypatch.setattr(shipped_students, "shipped_student_for", lambda target: None)
+    with pytest.raises(PeftTransferError, match="no shipped student"):
+        runner.build_student(PipelineConfig(student=StudentSettings(source="shipped")))
+    with pytest.raises(PeftTransferError, match="student.source"):
+        (tmp_path / "bad.yaml").write_text("student: {source: gpu}\n")
+        load_pipeline_config(tmp_path / "bad.yaml")

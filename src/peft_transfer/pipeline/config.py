@@ -23,9 +23,11 @@ from ..errors import PeftTransferError
 
 @dataclass
 class StudentSettings:
-    """The student: an existing folder (`path`), or built from the target and distilled once per machine."""
+    """The student: an existing folder (`path`); else the student shipped with the package for the target
+    (`source: auto` or `shipped`), else one distilled from the target once per machine (`auto` or `distill`)."""
 
     path: str | None = None
+    source: str = "auto"  # auto | shipped | distill
     keep_layers: list[int] = field(default_factory=lambda: [0, 1, 28, 29])
     corpus: str = "wikipedia+movie_plots+lee_news+guardian_headlines"
     recipe: str = DEFAULT_RECIPE  # distillation_recipes.RECIPES
@@ -92,6 +94,9 @@ class PipelineConfig:
             tune=TuneSettings(max_steps=8, batch_size=8, train_examples=200),
             transfer=TransferSettings(num_public=24, max_steps=8, batch_size=4),
         )
+
+
+STUDENT_SOURCES = ("auto", "shipped", "distill")
 
 
 def _check(value, hint, key: str):
@@ -179,4 +184,8 @@ def load_pipeline_config(path: str | Path | None = None, quick: bool = False) ->
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
-    return _build(PipelineConfig, merged)
+    config = _build(PipelineConfig, merged)
+    if config.student.source not in STUDENT_SOURCES:
+        raise PeftTransferError(f"config key 'student.source' must be one of {list(STUDENT_SOURCES)}, got "
+                                f"{config.student.source!r}")
+    return config

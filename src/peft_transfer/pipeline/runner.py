@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import shutil
@@ -79,28 +80,43 @@ def student_folder(config: PipelineConfig) -> Path:
     from ..assets.models import cache_root
 
     name = config.target.replace("/", "--")
-    return cache_root() / "students" / f"{name}-{config.fingerprint('target', 'student', 'seed')}"
+    settings = {"target": config.target, "seed": config.seed, "student": dataclasses.asdict(config.student)}
+    del settings["student"]["source"]  # where a student comes from does not change what is distilled
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return cache_root() / "students" / f"{name}-{digest}"
 
 
 def build_student(config: PipelineConfig) -> str:
-    """Path of the student: the configured folder, or the cached distilled student (built on first use)."""
+    """The student to load: the configured folder, the shipped student of the target, or the cached student
+    distilled on this machine (built on first use)."""
     if config.student.path:
+        _say(f"student: {config.student.path} (student.path)")
         return config.student.path
+    from ..assets.shipped_students import REBUILD_HINT, shipped_student_for
     from ..distillation_recipes import recipe_settings
     from ..distillation_run import DistillJob, run_distillation
 
+    shipped = shipped_student_for(config.target) if config.student.source != "distill" else None
+    if shipped is not None:
+        _say(f"student: {shipped.name}, shipped with peft-transfer (distilled once on a GPU; its card and "
+             f"build record are in {shipped.folder})")
+        return shipped.name
+    if config.student.source == "shipped":
+        raise PeftTransferError(f"no shipped student for target {config.target!r} is installed (student.source: "
+                                f"shipped); use student.source: auto or distill, or see the {REBUILD_HINT}.")
     folder = student_folder(config)
     recipe = recipe_settings(config.student.recipe)
     if (folder / "distillation_summary.json").is_file():
-        _say(f"student: cached at {folder}")
+        _say(f"student: distilled on this machine earlier, cached at {folder}")
         return str(folder)
-    _say(f"student: distilling layers {config.student.keep_layers} of {config.target} for "
-         f"{config.student.max_steps} steps, recipe {config.student.recipe} (once per machine; resumable) into "
-         f"{folder}")
+    _say(f"student: no shipped student for {config.target}, so distilling one on this machine: layers "
+         f"{config.student.keep_layers} of {config.target} for {config.student.max_steps} steps, recipe "
+         f"{config.student.recipe} (once per machine; resumable) into {folder}")
     s = config.student
     run_distillation(DistillJob(teacher=config.target, corpus=s.corpus, out=str(folder), keep_layers=s.keep_layers,
                                 max_steps=s.max_steps, batch_size=s.batch_size, block_size=s.block_size,
-                                learning_rate=s.learning_rate, seed=config.seed, save_steps=25, **recipe))
+                                learning_rate=s.learning_rate, seed=config.seed, save_steps=25, recipe=s.recipe,
+                                **recipe))
     return str(folder)
 
 
