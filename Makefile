@@ -11,7 +11,7 @@ demo: setup  ## the main job on the embedded real model and data
 
 test: setup  ## the whole test suite (unit tests on tiny models + integration tests on the real model)
 	$(PY) -m pytest -q $(ARGS)
-	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff check src tests examples benchmarks scripts
 
 lint: setup
-	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff check src tests examples benchmarks scripts

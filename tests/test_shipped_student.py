@@ -107,3 +107,26 @@ def test_load_model_reassembles_a_shipped_student_once_and_names_it(tmp_path, mo
     stamp = (cached[0] / "model.safetensors").stat().st_mtime_ns
     load_model("tiny-student")
     assert (cached[0] / "model.safetensors").stat().st_mtime_ns == stamp  # reassembled once
+
+
+def test_push_takes_a_shipped_student_name_and_sends_its_standard_folder(tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    from peft_transfer.cli import push_cmd
+
+    teacher = make_model("llama", num_layers=4)
+    teacher.save_pretrained(tmp_path / "teacher")
+    make_tokenizer().save_pretrained(tmp_path / "teacher")
+    teacher, _ = load_model(str(tmp_path / "teacher"))
+    _, folder = _distilled_folder(tmp_path, teacher)
+    monkeypatch.setattr(shipped_students, "STUDENTS_DIR", tmp_path / "students")
+    monkeypatch.setattr(shipped_students, "SHIPPED_STUDENTS", {"tiny-student": shipped_students.ShippedStudent(
+        "tiny-student", teacher=str(tmp_path / "teacher"))})
+    monkeypatch.setenv("PEFT_TRANSFER_CACHE", str(tmp_path / "cache"))
+    export_shipped_student(folder, teacher, tmp_path / "students" / "tiny-student")
+    pushed = []
+    monkeypatch.setattr(push_cmd, "maybe_push", lambda args, folder, kind: pushed.append((folder, kind)))
+    push_cmd.run(Namespace(folder="tiny-student", repo_id="org/tiny"))
+    (sent, kind), = pushed
+    assert kind == "student" and {"model.safetensors", "config.json", "tokenizer.json", "README.md"} <= {
+        p.name for p in sent.iterdir()}
