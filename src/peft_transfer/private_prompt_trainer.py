@@ -14,8 +14,10 @@ noise-only step. Per-example gradients are exact because `label_logits` embeds t
 Opacus); tests compare them with a one-example-at-a-time loop.
 
 The accountant's history is saved with each checkpoint (`dp_accountant.json`) and restored on resume, so a
-resumed run reports the same ε as an uninterrupted one. The training loss in the logs is not privatised
-(logs stay with the data owner); the unclipped gradient norm is not logged under DP.
+resumed run reports the same ε as an uninterrupted one; a resumed plan that would pass `target_epsilon` with
+the checkpoint's σ is refused (or stopped there by `stop_at_epsilon`). The training loss in the logs is not
+privatised (logs stay in `output_dir`, with the data owner); the unclipped gradient norm is not logged under
+DP. What is handed over is the export (`export_prompt`, `handover.py`): the prompt and its record only.
 """
 
 from __future__ import annotations
