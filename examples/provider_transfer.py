@@ -13,21 +13,21 @@ from peft_transfer.transfer import transfer_prompt
 from peft_transfer.transfer_config import TransferConfig
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--prompt", required=True, help="the source prompt folder (p_s)")
+parser.add_argument("--prompt", required=True, help="the data owner's export of p_s")
 parser.add_argument("--student", required=True)
 parser.add_argument("--target", default="smollm2-135m")
 parser.add_argument("--public", default="movie_plots", help="public texts: an embedded set name or a file")
 parser.add_argument("--num-public", type=int, default=200)
 parser.add_argument("--steps", type=int, default=150)
 parser.add_argument("--alpha", type=float, default=0.5)
-parser.add_argument("--out", default="runs/p_t")
+parser.add_argument("--out", default="runs/p_t", help="the export of p_t (checkpoints go to <out>-work)")
 args = parser.parse_args()
 
 student, tokenizer = load_model(args.student)
 target, _ = load_model(args.target)
 public = load_texts(args.public, limit=args.num_public)
-config = TransferConfig(output_dir=args.out, alpha=args.alpha, temperature=2.0, max_steps=args.steps,
+config = TransferConfig(output_dir=f"{args.out}-work", alpha=args.alpha, temperature=2.0, max_steps=args.steps,
                         per_device_train_batch_size=8, public_dataset_name=args.public,
                         monitor_size=min(32, len(public) // 4))
-transfer_prompt(args.prompt, student, target, tokenizer, public, config)
+transfer_prompt(args.prompt, student, target, tokenizer, public, config, export_dir=args.out)
 print(f"transferred prompt saved to {args.out} (load it with PeftModel.from_pretrained(target, {args.out!r}))")

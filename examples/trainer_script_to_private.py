@@ -46,4 +46,5 @@ trainer = PrivatePromptTrainer(  # DP: was Trainer(model=peft_model, args=..., t
 )
 trainer.train()
 trainer.save_model(args.out)
-print(f"saved to {args.out}; ε = {trainer.dp_record().epsilon:.2f}")
+trainer.export_prompt(args.out + "-export")  # DP: the handover export (prompt + DP record; no logs, no args)
+print(f"saved to {args.out}, export in {args.out}-export; ε = {trainer.dp_record().epsilon:.2f}")

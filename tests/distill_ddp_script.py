@@ -1,4 +1,5 @@
-"""Run by test_distillation_ddp.py under `accelerate launch --num_processes 2 --cpu`: distil a tiny student."""
+"""Run by test_distillation_ddp.py under `accelerate launch --num_processes 2 --cpu`: distil a tiny student;
+every process saves the batches it collated and a weight before and after, for the shard and sync checks."""
 
 from __future__ import annotations
 
@@ -27,12 +28,22 @@ def main(out: str) -> None:
                 if p.dim() == 2:
                     p.mul_(4.0)
     student = make_student(teacher, [0, 3])
+    initial = student.model.layers[0].mlp.up_proj.weight.detach().clone()
+    collate, seen = collator_for(student, tok), []
+
+    def recording_collate(features):
+        batch = collate(features)
+        seen.append(batch["input_ids"].tolist())
+        return batch
+
     args = DistillationConfig(output_dir=out, max_steps=10, per_device_train_batch_size=4, learning_rate=3e-3,
                               logging_steps=1, use_cpu=True, save_strategy="no", disable_tqdm=True, report_to="none",
                               seed=0)
-    trainer = DistillationTrainer(model=student, teacher=teacher, args=args, data_collator=collator_for(student, tok),
+    trainer = DistillationTrainer(model=student, teacher=teacher, args=args, data_collator=recording_collate,
                                   train_dataset=prepare_blocks(CORPUS[:60], tok, block_size=24))
     trainer.train()
+    torch.save({"initial": initial, "final": student.model.layers[0].mlp.up_proj.weight.detach().clone(),
+                "batches": seen}, f"{out}/rank{trainer.args.process_index}.pt")
     trainer.save_model(out + "/student")
     if trainer.is_world_process_zero():
         Path(out, "result.json").write_text(json.dumps({

@@ -86,8 +86,9 @@ save_student_card(student, student_dir, DistillationSummary(corpus="movie_plots"
                                                            datasets=["movie_plots"], license="apache-2.0"))
 (student_dir / "checkpoints" / "checkpoint-1").mkdir(parents=True)
 (student_dir / "checkpoints" / "checkpoint-1" / "optimizer.pt").write_bytes(b"not for the hub")
+(student_dir / "distillation_summary.json").write_text('{"final_losses": {"kl": 0.5}}')
 pushed = push_student_to_hub(student_dir, "org/student", token=TOKEN)
-results["student_push"] = {"files": pushed.files, "commit_url": pushed.commit_url}
+results["student_push"] = {"files": pushed.files, "commit_url": pushed.commit_url, "refused": pushed.refused}
 loaded = AutoModelForCausalLM.from_pretrained("org/student", token=TOKEN).eval()
 with torch.no_grad():
     ids = batch["input_ids"]

@@ -63,6 +63,38 @@ def test_topk_kl_equals_full_kl_at_full_support_and_bounds_it_below():
     assert float(kl_full(t, t, mask, 2.0)) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_kd_loss_is_the_papers_formula_by_hand(tmp_path):
+    """compute_loss = 5·T²·KL(teacher‖student at T) + 2·LM + 1·(1 − cos) on the last hidden states, T = 2,
+    each a mean over the attended positions (the LM loss over next-token targets), written out here in torch."""
+    tok = make_tokenizer()
+    teacher = _teacher()
+    student = make_student(teacher, [0, 3])
+    batch = tok(["the quick brown fox jumps over the lazy dog", "a film"], return_tensors="pt", padding=True)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert (mask == 0).any()  # padded: the pad positions must not count
+    labels = ids.masked_fill(mask == 0, -100)
+    trainer = DistillationTrainer(model=student, teacher=teacher, args=_args(tmp_path))
+    assert (trainer.args.alpha_ce, trainer.args.alpha_lm, trainer.args.alpha_cos, trainer.args.temperature) == \
+        (5.0, 2.0, 1.0, 2.0)
+    with torch.no_grad():
+        loss = trainer.compute_loss(student.eval(), {"input_ids": ids, "attention_mask": mask, "labels": labels})
+        s = student(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        t = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    T, kept = 2.0, mask.bool()
+    p_t, p_s = torch.softmax(t.logits / T, -1)[kept], torch.softmax(s.logits / T, -1)[kept]
+    kl = (p_t * (p_t.log() - p_s.log())).sum(-1).mean() * T**2
+    nll, count = 0.0, 0
+    for b in range(ids.shape[0]):
+        for j in range(ids.shape[1] - 1):
+            if labels[b, j + 1] != -100:
+                nll -= torch.log_softmax(s.logits[b, j], -1)[labels[b, j + 1]]
+                count += 1
+    hs, ht = s.hidden_states[-1][kept], t.hidden_states[-1][kept]
+    cos = (1 - (hs * ht).sum(-1) / (hs.norm(dim=-1) * ht.norm(dim=-1))).mean()
+    assert kl > 0.01 and cos > 0.01  # every term is live
+    torch.testing.assert_close(loss, 5 * kl + 2 * (nll / count) + 1 * cos, rtol=1e-5, atol=1e-5)
+
+
 def test_pad_positions_do_not_count():
     torch.manual_seed(1)
     s, t = torch.randn(1, 6, 30), torch.randn(1, 6, 30)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from transformers import AutoModelForCausalLM
 
 from peft_transfer.student import student_lineage
@@ -32,5 +33,14 @@ def test_two_process_gloo_distillation(tmp_path):
     losses = [h["loss"] for h in result["log"]]
     assert len(losses) == 10 and all(math.isfinite(x) for x in losses)
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    # different shards: the two processes' first batches differ (the corpus repeats some blocks, so a block may
+    # legitimately occur in both; identical batches would mean both processes read the same shard)
+    first = [r["batches"][0] for r in ranks]
+    assert len(first[0]) == len(first[1]) == 4 and {tuple(x) for x in first[0]} != {tuple(x) for x in first[1]}
+    # the same start, different data, the same moved weights at the end: the gradients were all-reduced
+    torch.testing.assert_close(ranks[0]["initial"], ranks[1]["initial"], rtol=0, atol=0)
+    assert (ranks[0]["final"] - ranks[0]["initial"]).abs().max() > 1e-4
+    torch.testing.assert_close(ranks[0]["final"], ranks[1]["final"], rtol=0, atol=0)
     student = AutoModelForCausalLM.from_pretrained(tmp_path / "student")
     assert student.config.num_hidden_layers == 2 and student_lineage(student).kept_layers == [0, 3]

@@ -25,13 +25,31 @@ def test_scores_match_a_direct_forward_and_keep_input_order():
         np.testing.assert_allclose(scores[i], one[0].numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_accuracy_and_macro_f1_follow_the_predictions():
+def test_accuracy_and_macro_f1_by_hand_on_a_model_that_always_answers_one_class():
+    """All label-word rows of the (tied) LM head zeroed: every class scores 0, argmax picks class 0 for all."""
     model, tok, task = make_model("gpt2"), make_tokenizer(), get_task("rotten_tomatoes")
-    data = Dataset.from_dict({"text": TEXTS, "label": LABELS})
-    result = evaluate_classification(model, tok, task, data, batch_size=4)
-    predictions = predict_scores(model, tok, task, TEXTS).argmax(1)
-    assert result.n == 6
-    assert result.accuracy == pytest.approx(float(np.mean(predictions == np.array(LABELS))))
+    ids = [i for words in task.label_words for w in words for i in tok(w, add_special_tokens=False)["input_ids"]]
+    with torch.no_grad():
+        model.get_output_embeddings().weight[ids] = 0.0
+    result = evaluate_classification(model, tok, task, Dataset.from_dict({"text": TEXTS, "label": LABELS}),
+                                     batch_size=4)
+    # labels 1,0,1,1,0,0, predictions all 0: accuracy 3/6; F1(0) = 2·3 / (2·3 + 3 + 0) = 2/3, F1(1) = 0
+    assert result.n == 6 and result.accuracy == pytest.approx(0.5)
+    assert result.macro_f1 == pytest.approx((2 / 3 + 0) / 2)
+
+
+def test_evaluation_reports_macro_f1_of_its_predictions(monkeypatch):
+    """Three classes with known predictions: accuracy 4/6 and macro-F1 (0.5 + 2/3 + 0.8) / 3 by hand."""
+    import peft_transfer.evaluation as evaluation
+
+    task = get_task("bbc_news")
+    predictions = [0, 0, 1, 2, 2, 2]
+    monkeypatch.setattr(evaluation, "predict_scores", lambda *a, **k: np.eye(task.num_classes)[predictions])
+    data = Dataset.from_dict({"text": list("abcdef"), "label": [0, 1, 1, 2, 2, 0]})
+    result = evaluation.evaluate_classification(None, None, task, data)
+    # class 0: tp 1 fp 1 fn 1 -> 0.5; class 1: tp 1 fn 1 -> 2/3; class 2: tp 2 fp 1 -> 0.8; classes 3, 4 absent
+    assert result.accuracy == pytest.approx(4 / 6)
+    assert result.macro_f1 == pytest.approx((0.5 + 2 / 3 + 0.8) / 3)
 
 
 def test_evaluation_errors():

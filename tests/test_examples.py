@@ -9,6 +9,7 @@ from pathlib import Path
 from tiny_models import CORPUS, make_model, make_tokenizer
 
 from peft_transfer import TransferablePromptConfig
+from peft_transfer.handover import PROMPT_FILES
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -41,6 +42,7 @@ def test_examples_run_on_tiny_models(tmp_path):
                "--batch-size", "8", "--out", "p_s", cwd=tmp_path)
     assert "-DP" in out
     assert TransferablePromptConfig.from_pretrained(str(tmp_path / "p_s")).dp.private
+    assert sorted(os.listdir(tmp_path / "p_s")) == sorted(PROMPT_FILES)  # the export; checkpoints in p_s-work
 
     _run("provider_transfer.py", "--prompt", "p_s", "--student", "student", "--target", str(teacher), "--public",
          str(corpus), "--num-public", "12", "--steps", "2", "--out", "p_t", cwd=tmp_path)
@@ -55,3 +57,4 @@ def test_examples_run_on_tiny_models(tmp_path):
     out = _run("trainer_script_to_private.py", "--model", "student", "--epsilon", "8", "--steps", "2", "--limit", "64",
                "--out", "p_s_trainer", cwd=tmp_path)
     assert "ε =" in out and (tmp_path / "p_s_trainer" / "adapter_config.json").is_file()
+    assert sorted(os.listdir(tmp_path / "p_s_trainer-export")) == sorted(PROMPT_FILES)

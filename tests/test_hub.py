@@ -16,8 +16,9 @@ from hub_server import dead_endpoint
 from huggingface_hub import ModelCard
 from tiny_models import make_model, make_tokenizer
 
-from peft_transfer import DPRecord, TransferRecord, create_prompt_model, get_task, save_prompt
+from peft_transfer import DPRecord, TransferRecord, create_prompt_model, export_prompt, get_task, save_prompt
 from peft_transfer.comparison import ComparisonRow
+from peft_transfer.handover import PROMPT_FILES, STUDENT_PATTERNS
 from peft_transfer.hub import push_prompt_to_hub, push_student_to_hub
 from peft_transfer.prompt_card import render_prompt_card, results_markdown
 
@@ -40,7 +41,9 @@ def test_student_round_trip_by_hub_id(hub_run):
     assert results["student_max_diff"] == 0.0  # AutoModelForCausalLM.from_pretrained("org/student")
     repo = results["repos"]["org/student"]
     assert {"config.json", "model.safetensors", "README.md", "tokenizer.json"} <= set(repo["files"])
-    assert not any(f.startswith("checkpoints/") for f in repo["files"])  # training state stays local
+    # a whitelist, not an ignore list: training state and summaries stay local, and are named
+    assert set(repo["files"]) - {".gitattributes"} <= set(STUDENT_PATTERNS)
+    assert results["student_push"]["refused"] == ["checkpoints/checkpoint-1/optimizer.pt", "distillation_summary.json"]
     assert repo["private"] is True
     card = ModelCard(results["student_card"])
     assert card.data.base_model == "org/teacher" and card.data.library_name == "transformers"
@@ -83,6 +86,7 @@ def test_cli_helper_pushes_only_when_asked(hub_run):
 def test_push_subcommand(hub_run):
     results, log, _ = hub_run
     assert results["cli_push_student"] == 0 and results["repos"]["org/student-cli"]["private"] is False
+    assert "Kept local (not part of a student export): checkpoints/checkpoint-1/optimizer.pt" in log
     assert "model.safetensors" in results["repos"]["org/student-cli"]["files"]
     forbidden = results["cli_push_forbidden"]
     assert forbidden["rc"] == 2 and "peft-transfer push: error: No permission" in forbidden["stderr"]
@@ -146,6 +150,24 @@ def test_scrubbed_error_when_the_hub_echoes_the_token(monkeypatch, tmp_path):
         push_prompt_to_hub(folder, "org/x", token=secret)
     assert secret not in str(info.value) and "***" in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_only_a_prompt_export_is_pushed(tmp_path, capsys):
+    """A tune output folder with checkpoints, logs or training args is refused by name, before any network."""
+    from peft_transfer.cli import main
+
+    folder = _saved_prompt(tmp_path)
+    (folder / "checkpoint-2").mkdir()
+    (folder / "checkpoint-2" / "trainer_state.json").write_text('{"log_history": [{"loss": 0.69}]}')
+    (folder / "training_args.bin").write_bytes(b"noise_seed")
+    with pytest.raises(ValueError, match="not a prompt export: it also holds checkpoint-2/trainer_state.json, "
+                                         "training_args.bin"):
+        push_prompt_to_hub(folder, "org/p", token="x", endpoint="http://127.0.0.1:9")
+    assert main(["push", str(folder), "org/p"]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint-2/trainer_state.json" in err and "Traceback" not in err
+    export = export_prompt(folder, tmp_path / "export")  # the way out: an export of the same prompt
+    assert sorted(os.listdir(export)) == sorted(PROMPT_FILES)
 
 
 def test_bad_inputs_are_refused_before_any_network(tmp_path):

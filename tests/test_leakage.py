@@ -14,6 +14,8 @@ from peft_transfer import PeftTransferError, get_task, save_prompt
 from peft_transfer.audit import find_leaks
 from peft_transfer.audit.leakage import text_hash
 from peft_transfer.cli import main
+from peft_transfer.private_prompt_config import PrivatePromptConfig
+from peft_transfer.private_prompt_trainer import tune_prompt
 
 PRIVATE = [
     "My neighbour Zoltan Kovacs told me his account number is 4471 at the clinic on Elm Street.",
@@ -62,15 +64,12 @@ def test_saved_prompt_and_trainer_output_have_no_leak(tmp_path, tokenizer):
 
 
 def test_tune_prompt_output_dir_has_no_leak(tmp_path, tokenizer):
-    private_trainer = pytest.importorskip("peft_transfer.private_prompt_trainer")
-    config_module = pytest.importorskip("peft_transfer.private_prompt_config")
     model = make_model("llama")
     task = get_task("rotten_tomatoes")
     data = Dataset.from_dict({"text": PRIVATE * 4, "label": [0, 1, 0, 1] * 4})
-    args = config_module.PrivatePromptConfig(output_dir=str(tmp_path / "run"), max_steps=2, target_epsilon=8.0,
-                                             target_delta=1e-3, per_device_train_batch_size=4, logging_steps=1,
-                                             save_steps=1, report_to="none")
-    prompt = private_trainer.tune_prompt(model, tokenizer, task, data, args)
+    args = PrivatePromptConfig(output_dir=str(tmp_path / "run"), max_steps=2, target_epsilon=8.0, target_delta=1e-3,
+                               per_device_train_batch_size=4, logging_steps=1, save_steps=1, report_to="none")
+    prompt = tune_prompt(model, tokenizer, task, data, args, export_dir=str(tmp_path / "export"))
     save_prompt(prompt, str(tmp_path / "prompt"))
     written = {p.name for p in (tmp_path / "run").rglob("*")}
     assert {"trainer_state.json", "adapter_model.safetensors"} <= written  # logs and checkpoints were scanned

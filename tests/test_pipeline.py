@@ -3,11 +3,14 @@ and the YAML config's errors."""
 
 import json
 import math
+import os
 
 import pytest
 from tiny_models import make_model, make_tokenizer
 
-from peft_transfer import PeftTransferError
+from peft_transfer import PeftTransferError, TransferablePromptConfig, get_task
+from peft_transfer.assets import load_labelled_dataset
+from peft_transfer.handover import PROMPT_FILES
 from peft_transfer.pipeline.config import (
     PipelineConfig,
     StudentSettings,
@@ -47,15 +50,16 @@ def test_pipeline_runs_resumes_and_refuses_another_run(tiny_config, tmp_path):
     assert paths["png"].stat().st_size > 0 and "| rotten_tomatoes |" in paths["md"].read_text()
     assert (out / "transfer_curve_rotten_tomatoes_eps-8.png").is_file()
     for eps in ("eps-inf", "eps-8"):
-        for stage in ("student_prompt", "post_prompt", "fullpt_prompt"):
-            assert (out / "rotten_tomatoes" / eps / stage / "adapter_config.json").is_file()
+        for stage in ("student_prompt", "post_prompt", "fullpt_prompt"):  # exports; the rest stays in -work
+            assert sorted(os.listdir(out / "rotten_tomatoes" / eps / stage)) == sorted(PROMPT_FILES)
+            assert (out / "rotten_tomatoes" / eps / f"{stage}-work" / "adapter_config.json").is_file()
 
     # the provider's public texts are cut to max_public_words; the provenance fingerprints exactly those
-    from peft_transfer import TransferablePromptConfig
     from peft_transfer.assets import load_public_texts
     from peft_transfer.provenance import text_fingerprint
 
     record = TransferablePromptConfig.from_pretrained(out / "rotten_tomatoes" / "eps-8" / "post_prompt").transfer
+    assert record.alpha == 0.5 and record.alpha_source is None  # the provider's α, set without labels
     full = load_public_texts("movie_plots", limit=16, seed=0)["text"]
     cut = [" ".join(t.split()[:tiny_config.transfer.max_public_words]) for t in full]
     assert record.num_public_examples == 16 and cut != full
@@ -73,9 +77,65 @@ def test_pipeline_runs_resumes_and_refuses_another_run(tiny_config, tmp_path):
     assert json.loads((out / "timings.json").read_text()) == timings  # skipped stages keep their times
     assert (out / "rotten_tomatoes" / "eps-8" / "post_prompt" / "adapter_model.safetensors").stat().st_mtime_ns == stamp
 
+    # a run folder from before a new setting existed is still this run's, when the setting is at its default
+    settings = json.loads((out / "run_config.json").read_text())
+    del settings["eq6_alpha_oracle"]
+    (out / "run_config.json").write_text(json.dumps(settings))
+    run_pipeline(tiny_config, out)
+
+    # Eq. 6 only as an evaluation-side oracle row: its own transfer, α from (here made-up) labelled accuracies
+    from peft_transfer.assets import load_model
+    from peft_transfer.comparison import ComparisonRow
+    from peft_transfer.data_files import load_texts
+    from peft_transfer.pipeline.runner import _oracle_row
+
+    target, tok = load_model(tiny_config.target)
+    student, _ = load_model(tiny_config.student.path)
+    stage = out / "rotten_tomatoes" / "eps-8"
+    test = load_labelled_dataset("rotten_tomatoes")["test"].select(range(8))
+    rows = [ComparisonRow("CompPT (ε=8)", "s", "p", 0.9, 0.9, 8, 8.0)]
+    row = _oracle_row({"accuracy": 0.7}, rows, str(stage / "student_prompt"), student, target, tok,
+                      get_task("rotten_tomatoes"), test, load_texts("movie_plots", limit=16), tiny_config, stage,
+                      "movie_plots")
+    assert row.method == "POST-oracle-α" and row.epsilon == 8.0 and "test labels" in row.note
+    oracle = TransferablePromptConfig.from_pretrained(stage / "post_oracle_alpha").transfer
+    assert oracle.alpha == pytest.approx(0.5) and "oracle" in oracle.alpha_source  # (0.7 - 0.5) / (0.9 - 0.5)
+    rows = [ComparisonRow("CompPT", "s", "p", 0.5, 0.3, 8)]  # a student prompt at chance: Eq. 6 is undefined
+    undefined = _oracle_row({"accuracy": 0.7}, rows, None, None, target, None, get_task("rotten_tomatoes"), test,
+                            None, None, None, None)
+    assert undefined.accuracy is None and "not above random" in undefined.note
+
     tiny_config.seed = 1
     with pytest.raises(PeftTransferError, match="different run .*seed"):
         run_pipeline(tiny_config, out)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("public_sets", {"rotten_tomatoes": "bbc_articles", "bbc_news": "bbc_articles"},
+     "'bbc_articles' comes from the same source as the private task 'bbc_news'"),
+    ("corpus", "wikipedia+bbc_articles", "distillation corpus 'bbc_articles' comes from the same source"),
+    ("public_file", None, "16 of the 16 texts of the public set .* also occur in the private task 'rotten_tomatoes'"),
+])
+def test_public_sets_that_overlap_a_private_task_are_refused(tiny_config, tmp_path, field, value, message):
+    tiny_config.tasks = ["rotten_tomatoes", "bbc_news"]
+    if field == "public_sets":
+        tiny_config.public_sets = value
+    elif field == "corpus":  # the student is distilled by the run
+        tiny_config.student.path, tiny_config.student.corpus = None, value
+    else:  # a file of review sentences, cut to their first 12 words like the transfer's public texts
+        texts = [" ".join(t.split()[:12]) for t in load_labelled_dataset("rotten_tomatoes")["test"]["text"][:16]]
+        (tmp_path / "public.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+        tiny_config.public_sets = {"rotten_tomatoes": str(tmp_path / "public.jsonl"), "bbc_news": "lee_news"}
+    with pytest.raises(PeftTransferError, match=message) as info:
+        run_pipeline(tiny_config, tmp_path / "run")
+    assert "Review" not in str(info.value) and not list((tmp_path / "run").glob("*/eps-*"))  # nothing trained
+
+
+def test_alpha_from_labels_is_refused_in_the_provider_stage(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("transfer: {alpha: null}")
+    with pytest.raises(PeftTransferError, match="eq6_alpha_oracle"):
+        load_pipeline_config(path)
 
 
 def test_non_run_folder_is_refused(tiny_config, tmp_path):

@@ -175,3 +175,23 @@ def test_corrupted_config_gives_a_clear_error(tmp_path):
 def test_folder_without_adapter_is_refused(tmp_path):
     with pytest.raises(PeftTransferError, match="not a saved prompt"):
         TransferablePromptConfig.from_pretrained(str(tmp_path))
+
+
+def test_saving_a_prompt_has_one_home_and_no_import_cycle():
+    """`save_prompt` lives in `handover` (the export format); prompt_model and prompt_card do not import each
+    other (they did: save_prompt <-> save_prompt_card)."""
+    import ast
+    import importlib
+
+    import peft_transfer
+    from peft_transfer import handover
+
+    def local_imports(module: str) -> set[str]:
+        name = f"peft_transfer.{module}"
+        tree = ast.parse(importlib.util.find_spec(name).loader.get_source(name))
+        return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+
+    assert "prompt_card" not in local_imports("prompt_model") and "prompt_model" not in local_imports("prompt_card")
+    assert "handover" not in local_imports("prompt_card") and "handover" not in local_imports("prompt_model")
+    assert peft_transfer.save_prompt is handover.save_prompt
+    assert not hasattr(importlib.import_module("peft_transfer.prompt_model"), "save_prompt")

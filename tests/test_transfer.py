@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,10 +12,20 @@ from peft import PeftModel
 from tiny_models import make_model, make_tokenizer
 from transfer_helpers import public_texts, related_models, saved_source_prompt
 
-from peft_transfer import PeftTransferError, TransferablePromptConfig, get_task, load_prompt
+from peft_transfer import (
+    PeftTransferError,
+    TransferablePromptConfig,
+    create_prompt_model,
+    get_task,
+    load_prompt,
+    save_prompt,
+)
+from peft_transfer.comparison import eq6_alpha_oracle
+from peft_transfer.handover import PROMPT_FILES
+from peft_transfer.student import make_student
 from peft_transfer.transfer import init_target_prompt, transfer_prompt
 from peft_transfer.transfer_config import TransferConfig
-from peft_transfer.transfer_loss import alpha_heuristic, transfer_loss, transfer_loss_terms
+from peft_transfer.transfer_loss import transfer_loss, transfer_loss_terms
 from peft_transfer.transfer_monitor import HISTORY_NAME, PLOT_NAME
 from peft_transfer.transfer_trainer import PromptTransferTrainer
 
@@ -137,8 +148,10 @@ def test_artifact_loads_with_stock_peft_and_carries_the_record(tmp_path, tokeniz
     folder, student, target = saved_source_prompt(tmp_path, tokenizer)
     args = _args(tmp_path, max_steps=6, public_dataset_name="tiny-public", seed=3)
     texts = public_texts(40)
-    p_t = transfer_prompt(folder, student, target, tokenizer, texts, args)
-    out = args.output_dir
+    p_t = transfer_prompt(folder, student, target, tokenizer, texts, args, export_dir=str(tmp_path / "p_t"))
+    out = str(tmp_path / "p_t")
+    assert sorted(os.listdir(out)) == sorted(PROMPT_FILES)  # the export: prompt, record, card; nothing else
+    assert PLOT_NAME in os.listdir(args.output_dir)  # the monitor stays in the working folder
     config = TransferablePromptConfig.from_pretrained(out)
     source = TransferablePromptConfig.from_pretrained(folder)
     assert config.base_model_name_or_path == "tiny-llama-target"
@@ -156,7 +169,28 @@ def test_artifact_loads_with_stock_peft_and_carries_the_record(tmp_path, tokeniz
     stock = PeftModel.from_pretrained(fresh_target, out)
     torch.testing.assert_close(stock.prompt_encoder["default"].embedding.weight,
                                p_t.prompt_encoder["default"].embedding.weight)
-    assert not any(name.startswith("checkpoint") for name in os.listdir(out))
+
+
+def test_provider_takes_only_an_export_and_only_public_data(tmp_path, tokenizer):
+    folder, student, target = saved_source_prompt(tmp_path, tokenizer)
+    args = _args(tmp_path, max_steps=1)
+    (Path(folder) / "trainer_state.json").write_text('{"log_history": [{"loss": 0.7}]}')
+    with pytest.raises(PeftTransferError, match="not a prompt export.*trainer_state.json"):
+        transfer_prompt(folder, student, target, tokenizer, public_texts(16), args)
+    (Path(folder) / "trainer_state.json").unlink()
+    bbc = create_prompt_model(student, tokenizer, get_task("bbc_news"), num_virtual_tokens=4)
+    save_prompt(bbc, str(tmp_path / "bbc"))
+    with pytest.raises(PeftTransferError, match="'bbc_articles' comes from the same source as the private task"):
+        transfer_prompt(str(tmp_path / "bbc"), student, target, tokenizer, public_texts(16),
+                        _args(tmp_path, public_dataset_name="wikipedia+bbc_articles"))
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(PeftTransferError, match="notes.txt"):  # refused before any training
+        transfer_prompt(folder, student, target, tokenizer, public_texts(16), args, export_dir=str(tmp_path / "busy"))
+    p_t = transfer_prompt(folder, make_student(make_model("llama", num_layers=4), [0, 3]), target, tokenizer,
+                          public_texts(16), args)
+    lineage = p_t.peft_config["default"].student  # the student's lineage travels with p_t
+    assert lineage.teacher == "tiny-llama" and lineage.kept_layers == [0, 3]
 
 
 def test_several_targets_in_one_call(tmp_path, tokenizer):
@@ -166,8 +200,9 @@ def test_several_targets_in_one_call(tmp_path, tokenizer):
     results = transfer_prompt(folder, student, [target, second], tokenizer, public_texts(32), args)
     assert len(results) == 2
     for name in ("tiny-llama-target", "tiny-llama"):
-        config = TransferablePromptConfig.from_pretrained(os.path.join(args.output_dir, name))
+        config = TransferablePromptConfig.from_pretrained(os.path.join(args.output_dir, "export", name))
         assert config.base_model_name_or_path == name and config.transfer.steps == 3
+        assert os.path.isfile(os.path.join(args.output_dir, name, PLOT_NAME))
 
 
 def test_masked_lm_pair(tmp_path, tokenizer):
@@ -235,14 +270,14 @@ def test_text_init_with_a_wider_target(tmp_path, tokenizer):
     assert p_t.prompt_encoder["default"].embedding.weight.shape == (4, 64)
 
 
-def test_alpha_heuristic():
-    assert alpha_heuristic(0.75, 0.85, 0.5) == pytest.approx(0.25 / 0.35)
-    assert alpha_heuristic(0.9, 0.85, 0.5) == 1.0
-    assert alpha_heuristic(0.4, 0.85, 0.5) == 0.0
+def test_eq6_alpha_oracle():
+    assert eq6_alpha_oracle(0.75, 0.85, 0.5) == pytest.approx(0.25 / 0.35)
+    assert eq6_alpha_oracle(0.9, 0.85, 0.5) == 1.0
+    assert eq6_alpha_oracle(0.4, 0.85, 0.5) == 0.0
     with pytest.raises(PeftTransferError, match="not above random"):
-        alpha_heuristic(0.7, 0.5, 0.5)
+        eq6_alpha_oracle(0.7, 0.5, 0.5)
     with pytest.raises(PeftTransferError):
-        alpha_heuristic(75.0, 0.8, 0.5)
+        eq6_alpha_oracle(75.0, 0.8, 0.5)
 
 
 def test_kl_direction_is_source_to_target():

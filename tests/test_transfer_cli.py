@@ -8,9 +8,9 @@ from datasets import Dataset
 from tiny_models import make_tokenizer
 from transfer_helpers import labelled_texts, public_texts, related_models, tune_source_prompt
 
-from peft_transfer import TransferablePromptConfig, evaluate_classification, get_task, save_prompt
+from peft_transfer import TransferablePromptConfig, evaluate_classification, get_task, load_prompt, save_prompt
 from peft_transfer.cli import main
-from peft_transfer.comparison import compare_prompts, gap_closure
+from peft_transfer.comparison import ComparisonRow, compare_prompts, gap_closure
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +62,10 @@ def test_transfer_then_compare(setup, tmp_path, capsys):
                  "--split", "train", "--out", table]) == 0
     data = json.loads((tmp_path / "table" / "comparison.json").read_text())
     assert [r["method"] for r in data["rows"]] == ["ZS", "FullPT", "CompPT", "Direct", "POST"]
-    assert all(r["n"] == 24 and 0 <= r["accuracy"] <= 1 for r in data["rows"])
+    assert all(r["n"] == 24 for r in data["rows"])
+    acc = {r["method"]: r["accuracy"] for r in data["rows"]}
+    assert acc["FullPT"] != acc["ZS"]  # so that G is defined, and checked against the formula
+    assert data["gap_closure"] == {"POST": pytest.approx((acc["POST"] - acc["ZS"]) / (acc["FullPT"] - acc["ZS"]))}
     assert "| POST |" in (tmp_path / "table" / "comparison.md").read_text()
     assert "| ZS |" in capsys.readouterr().out
 
@@ -77,7 +80,18 @@ def test_transfer_cli_errors(setup, tmp_path, capsys):
                  setup["target"], "--public", setup["test"], "--out", str(tmp_path / "y")]) == 2
 
 
-def test_compare_prompts_rows_and_gap_closure(setup):
+def test_gap_closure_by_hand():
+    """G = (POST - ZS) / (FullPT - ZS), each POST row against the FullPT row of the same ε."""
+    rows = [ComparisonRow("ZS", "t", None, 0.50, 0.4, 10), ComparisonRow("FullPT", "t", "f", 0.90, 0.9, 10),
+            ComparisonRow("FullPT (ε=8)", "t", "f8", 0.70, 0.7, 10, 8.0),
+            ComparisonRow("POST", "t", "p", 0.80, 0.8, 10), ComparisonRow("POST (ε=8)", "t", "p8", 0.55, 0.5, 10, 8.0),
+            ComparisonRow("Direct", "t", "s", 0.95, 0.9, 10)]
+    assert gap_closure(rows) == {"POST": pytest.approx(0.3 / 0.4), "POST (ε=8)": pytest.approx(0.05 / 0.2)}
+    assert gap_closure([rows[0], ComparisonRow("FullPT", "t", "f", 0.5, 0.5, 10), rows[3]]) == {}  # FullPT = ZS
+    assert gap_closure(rows[:3]) == {}  # no POST row
+
+
+def test_compare_prompts_scores_each_prompt_on_its_model(setup, tmp_path):
     from peft_transfer.assets import load_model
 
     target, tok = load_model(setup["target"])
@@ -85,15 +99,20 @@ def test_compare_prompts_rows_and_gap_closure(setup):
     task = get_task("rotten_tomatoes")
     texts, labels = labelled_texts(24, seed=7)
     test = Dataset.from_dict({"text": texts, "label": labels})
+    assert _transfer(setup, str(tmp_path / "p_t"), 2) == 0
     zs_before = evaluate_classification(target, tok, task, test, use_prompt=False)
     rows = compare_prompts(target, tok, task, test, student=student, source_prompt=setup["p_s"],
-                           transferred_prompt=setup["full"], full_prompts=[setup["full"]])
+                           transferred_prompt=str(tmp_path / "p_t"), full_prompts=[setup["full"]])
     by = {r.method: r for r in rows}
-    assert by["ZS"].accuracy == zs_before.accuracy
-    # the same prompt as FullPT and POST: gap closure exactly 1 (unless ZS = FullPT)
-    assert by["POST"].accuracy == by["FullPT"].accuracy
-    if by["FullPT"].accuracy != by["ZS"].accuracy:
-        assert gap_closure(rows) == {"POST": pytest.approx(1.0)}
+    assert list(by) == ["ZS", "FullPT", "CompPT", "Direct", "POST"]
+    assert by["ZS"].accuracy == zs_before.accuracy and by["ZS"].prompt is None
+    assert by["CompPT"].model == setup["student"] and by["Direct"].model == by["POST"].model == setup["target"]
+    # each row is its prompt on its model, scored independently here
+    for method, model, prompt in (("CompPT", student, setup["p_s"]), ("Direct", target, setup["p_s"]),
+                                  ("POST", target, str(tmp_path / "p_t")), ("FullPT", target, setup["full"])):
+        expected = evaluate_classification(load_prompt(model, prompt), tok, task, test)
+        assert (by[method].accuracy, by[method].macro_f1) == (expected.accuracy, expected.macro_f1), method
+    assert by["CompPT"].accuracy != by["Direct"].accuracy  # the same p_s on two models: the rows are not copies
     # the target is unchanged by the loads
     assert evaluate_classification(target, tok, task, test, use_prompt=False).accuracy == zs_before.accuracy
 

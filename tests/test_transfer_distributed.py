@@ -29,8 +29,13 @@ def test_transfer_under_accelerate_launch_with_two_cpu_processes(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"p_t-rank{r}.pt") for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
-    # each process saw different public texts; identical prompts mean the gradients were all-reduced
+    # different shards: 4 steps of 4 texts per process cover the 32 training texts once, none seen twice
+    seen = [[t for batch in r["texts"][:4] for t in batch] for r in ranks]
+    assert [len(s) for s in seen] == [16, 16] and not set(seen[0]) & set(seen[1])
+    # the same start, then different data; ending with the same moved prompt means the gradients were averaged
+    torch.testing.assert_close(ranks[0]["initial"], ranks[1]["initial"], rtol=0, atol=0)
+    assert (ranks[0]["weights"] - ranks[0]["initial"]).abs().max() > 1e-3
     torch.testing.assert_close(ranks[0]["weights"], ranks[1]["weights"], rtol=0, atol=0)
-    config = TransferablePromptConfig.from_pretrained(str(tmp_path / "prompt"))
+    config = TransferablePromptConfig.from_pretrained(str(tmp_path / "prompt" / "export"))
     assert config.transfer.steps == 4 and config.transfer.public_dataset == "tiny-public"
     assert (tmp_path / "prompt" / "transfer_monitor.png").exists()

@@ -2,8 +2,9 @@
 
 from .errors import PeftTransferError
 from .evaluation import ClassificationResult, evaluate_classification, predict_scores
+from .handover import export_prompt, save_prompt
 from .prompt_config import PROVENANCE_NAME, TransferablePromptConfig
-from .prompt_model import create_prompt_model, init_prompt_from_text, load_prompt, save_prompt
+from .prompt_model import create_prompt_model, init_prompt_from_text, load_prompt
 from .prompted_forward import label_logits, prompt_embeddings
 from .provenance import DPRecord, StudentLineage, TaskRecord, TransferRecord
 from .task import ClassificationTask, TokenizedTask
@@ -17,8 +18,8 @@ _LAZY = {
     # data owner stage 2: private prompt tuning
     "PrivatePromptConfig": "private_prompt_config", "PrivatePromptTrainer": "private_prompt_trainer",
     "tune_prompt": "private_prompt_trainer",
-    "alpha_heuristic": "transfer_loss", "TransferMonitor": "transfer_monitor",
-    "compare_prompts": "comparison", "ComparisonRow": "comparison",
+    "TransferMonitor": "transfer_monitor",
+    "compare_prompts": "comparison", "ComparisonRow": "comparison", "eq6_alpha_oracle": "comparison",
     # provider stage 1: students and distillation
     "make_student": "student", "student_lineage": "student", "DistillationConfig": "distillation_config",
     "DistillationTrainer": "distillation_trainer", "build_teacher_cache": "teacher_cache",
@@ -28,7 +29,7 @@ _LAZY = {
     "run_lira_audit": "audit", "LiraAuditResult": "audit", "find_leaks": "audit",
     # the Hub: push students and prompts, prompt model cards
     "push_prompt_to_hub": "hub", "push_student_to_hub": "hub", "PushResult": "hub",
-    "render_prompt_card": "prompt_card", "save_prompt_with_card": "prompt_card",
+    "render_prompt_card": "prompt_card",
 }
 
 
@@ -43,6 +44,6 @@ def __getattr__(name: str):
 __all__ = [
     "PROVENANCE_NAME", "ClassificationResult", "ClassificationTask", "DPRecord", "PeftTransferError",
     "StudentLineage", "TaskRecord", "TokenizedTask", "TransferRecord", "TransferablePromptConfig",
-    "create_prompt_model", "evaluate_classification", "get_task", "init_prompt_from_text", "label_logits",
-    "load_prompt", "predict_scores", "prompt_embeddings", "save_prompt", *_LAZY,
+    "create_prompt_model", "evaluate_classification", "export_prompt", "get_task", "init_prompt_from_text",
+    "label_logits", "load_prompt", "predict_scores", "prompt_embeddings", "save_prompt", *_LAZY,
 ]

@@ -6,6 +6,10 @@
 - Direct: p_s pasted into the target unchanged (only when hidden sizes match).
 - POST: the transferred prompt p_t on the target.
 Gap closure G = (POST - ZS) / (FullPT - ZS), on accuracy.
+
+`eq6_alpha_oracle` is the paper's α heuristic (Eq. 6), an evaluation-side oracle: it needs the target's
+zero-shot and the student prompt's accuracy on labelled task data, which the provider does not hold, so it
+is a baseline to compare with (the paper's ablation), never part of the transfer.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from datasets import Dataset
 from transformers import PreTrainedModel
 
+from .errors import PeftTransferError
 from .evaluation import evaluate_classification
 from .prompt_config import TransferablePromptConfig
 from .prompt_model import hidden_size, load_prompt, model_id
@@ -123,3 +128,20 @@ def write_comparison(rows: list[ComparisonRow], out_dir: str, meta: dict | None 
     (out / "comparison.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     (out / "comparison.md").write_text(comparison_markdown(rows))
     return out / "comparison.md", out / "comparison.json"
+
+
+def eq6_alpha_oracle(zs: float, compt: float, random_guess: float) -> float:
+    """Eq. 6 as an evaluation-side oracle: α = min((ZS - RG) / (C - RG), 1), clipped at 0.
+
+    `zs` is the target's zero-shot accuracy and `compt` the student+p_s accuracy, both on labelled task data
+    (so not available to the provider), `random_guess` the chance accuracy (1 / classes for balanced data).
+    A target that is already as good as the prompted student gets α = 1 (transfer only the prompt's shift).
+    """
+    for name, value in (("zs", zs), ("compt", compt), ("random_guess", random_guess)):
+        if not 0.0 <= value <= 1.0:
+            raise PeftTransferError(f"eq6_alpha_oracle: {name} is an accuracy in [0, 1], got {value}.")
+    if compt <= random_guess:
+        raise PeftTransferError(
+            f"eq6_alpha_oracle: the student prompt's accuracy ({compt}) is not above random guessing "
+            f"({random_guess}); Eq. 6 is undefined there.")
+    return float(min(max((zs - random_guess) / (compt - random_guess), 0.0), 1.0))

@@ -1,9 +1,12 @@
-"""Publish students and prompts on the Hugging Face Hub as standard artifacts.
+"""Publish students and prompts on the Hugging Face Hub as standard artifacts, whitelisted file by file.
 
-A student is a plain transformers model repo (its folder with the README.md card `student_card.py` wrote);
-a prompt is a stock PEFT prompt-tuning adapter repo (adapter + `prompt_provenance.json` + the card from
-`prompt_card.py`). Both go up with huggingface_hub's `create_repo` + `upload_folder` (one atomic commit),
-then the remote file list is checked against the local one so that a partial upload is reported by name.
+A prompt goes up only as a prompt export (`handover.check_prompt_export`: adapter, provenance, card); any
+other folder is refused with the files that may not leave named. A student goes up as a plain transformers
+model repo made of the whitelisted files of its folder (`handover.split_student_files`: config, safetensors
+weights, tokenizer, card); every other file (checkpoints, teacher cache, summaries) stays local and is named
+in the log and in `PushResult.refused`. Both go up with huggingface_hub's `create_repo` + `upload_folder`
+restricted to exactly those files (one atomic commit), then the remote file list is checked against them so
+that a partial upload is reported by name.
 
 Errors (no write permission, server down, failed commit) become one `PeftTransferError` that says what
 to do; the local folder is always kept. The token is never logged, never put in a card and is scrubbed
@@ -12,6 +15,7 @@ from every error message (the original exception is not chained, as its text is 
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
@@ -21,19 +25,15 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
-from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
-from huggingface_hub.utils._paths import FORBIDDEN_FOLDERS
 from peft import PeftModel
 from transformers import PreTrainedModel
 
 from .errors import PeftTransferError
-from .prompt_card import save_prompt_card
+from .handover import check_prompt_export, save_prompt, split_student_files
+from .prompt_card import is_peft_generic_card, save_prompt_card
 from .prompt_config import TransferablePromptConfig
 
 logger = logging.getLogger(__name__)
-
-# Never uploaded: training checkpoints, the teacher-logit cache, caches and VCS folders.
-STUDENT_IGNORE = ["checkpoints/*", "teacher_cache/*", "__pycache__/*"]
 
 
 @dataclass
@@ -45,51 +45,50 @@ class PushResult:
     commit_url: str
     files: list[str] = field(default_factory=list)
     local_dir: str = ""
+    refused: list[str] = field(default_factory=list)  # local files that were not uploaded (not whitelisted)
 
 
 def push_prompt_to_hub(prompt_dir_or_peft_model: str | os.PathLike | PeftModel, repo_id: str, token: str | None = None,
                        private: bool = True, commit_message: str | None = None, results=None,
                        license: str | None = None, endpoint: str | None = None) -> PushResult:
-    """Push a saved prompt folder (or a PeftModel, saved first with its card) as a PEFT adapter repo.
+    """Push a prompt export (or a PeftModel, exported first) as a PEFT adapter repo.
 
-    A folder without README.md (or with PEFT's placeholder card) gets its card rendered from its
-    provenance; `results` / `license` only apply when the card is written here. Private by default: a
-    prompt is tuned on private data, so publishing it is an explicit choice (`private=False`); an existing
-    repo keeps its visibility. `endpoint` overrides HF_ENDPOINT.
+    The folder must be a prompt export (adapter, `prompt_provenance.json`, README.md card, nothing else):
+    a folder with checkpoints, logs or training arguments is refused, naming them. An export whose card is
+    missing or PEFT's placeholder gets its card rendered from its provenance; `results` / `license` only
+    apply when the card is written here. Private by default: a prompt is tuned on private data, so
+    publishing it is an explicit choice (`private=False`); an existing repo keeps its visibility.
+    `endpoint` overrides HF_ENDPOINT.
     """
     message = commit_message or "Upload soft prompt (peft-transfer)"
     if isinstance(prompt_dir_or_peft_model, PeftModel):
-        from .prompt_model import save_prompt
-
         folder = Path(tempfile.mkdtemp(prefix="peft-transfer-prompt-"))
-        save_prompt(prompt_dir_or_peft_model, str(folder), results=results, license=license)
-        return _push_temporary(folder, repo_id, token, private, message, [], endpoint)
+        save_prompt(prompt_dir_or_peft_model, folder, results=results, license=license)
+        return _push_temporary(folder, repo_id, token, private, message, _prompt_files(folder), endpoint)
     folder = _existing_folder(prompt_dir_or_peft_model, "prompt")
-    missing = [f for f in ("adapter_config.json", "adapter_model.safetensors") if not (folder / f).is_file()]
-    if missing:
-        raise PeftTransferError(f"{folder} is not a saved prompt: it has no {', '.join(missing)}. "
-                                "Pass the folder that save_prompt / `peft-transfer tune` wrote.")
+    if not (folder / "adapter_config.json").is_file():
+        raise PeftTransferError(f"{folder} is not a saved prompt: it has no adapter_config.json. "
+                                "Pass the export that `peft-transfer tune` or `transfer` wrote as --out.")
     config = TransferablePromptConfig.from_pretrained(str(folder))  # also refuses non-prompt adapters
+    check_prompt_export(folder)
     readme = folder / "README.md"
-    if not readme.is_file() or _is_peft_generic_card(readme):
+    if not readme.is_file() or is_peft_generic_card(readme):
         logger.info("Writing the prompt's model card to %s", readme)
         save_prompt_card(config, folder, results=results, license=license)
-    return _push_folder(folder, repo_id, token, private, message, [], endpoint)
+    return _push_folder(folder, repo_id, token, private, message, _prompt_files(folder), endpoint)
 
 
-def _is_peft_generic_card(readme: Path) -> bool:
-    """PEFT's `save_pretrained` writes a placeholder card; ours (or a hand-written one) is kept."""
-    text = readme.read_text(errors="replace")
-    return "[More Information Needed]" in text and "peft-transfer" not in text
+def _prompt_files(folder: Path) -> list[str]:
+    return [p.relative_to(folder).as_posix() for p in check_prompt_export(folder).iterdir() if p.is_file()]
 
 
 def push_student_to_hub(student_dir_or_model: str | os.PathLike | PreTrainedModel, repo_id: str,
                         token: str | None = None, private: bool = True, commit_message: str | None = None,
                         tokenizer=None, endpoint: str | None = None) -> PushResult:
-    """Push a student folder (config, weights, tokenizer, README.md card) as a transformers model repo.
+    """Push the whitelisted files of a student folder (config, safetensors weights, tokenizer, README.md card)
+    as a transformers model repo; every other file stays local and is named (`PushResult.refused`).
 
     An in-memory model is saved first (with `tokenizer` if given) and has no card then (logged).
-    Training checkpoints and the teacher-logit cache in the folder are not uploaded.
     """
     message = commit_message or "Upload distilled student (peft-transfer)"
     if isinstance(student_dir_or_model, PreTrainedModel):
@@ -97,15 +96,19 @@ def push_student_to_hub(student_dir_or_model: str | os.PathLike | PreTrainedMode
         student_dir_or_model.save_pretrained(folder)
         if tokenizer is not None:
             tokenizer.save_pretrained(folder)
-        return _push_temporary(folder, repo_id, token, private, message, STUDENT_IGNORE, endpoint)
+        return _push_temporary(folder, repo_id, token, private, message, split_student_files(folder)[0], endpoint)
     folder = _existing_folder(student_dir_or_model, "student")
-    if not (folder / "config.json").is_file() or not (
-            any(folder.glob("*.safetensors")) or (folder / "pytorch_model.bin").is_file()):
+    files, refused = split_student_files(folder)
+    if "config.json" not in files or not any(f.endswith(".safetensors") for f in files):
         raise PeftTransferError(f"{folder} is not a saved model: it needs config.json and *.safetensors weights. "
                                 "Pass the folder that `peft-transfer distill` (or save_pretrained) wrote.")
-    if not (folder / "README.md").is_file():
+    if "README.md" not in files:
         logger.warning("%s has no README.md model card; the student repo will have none.", folder)
-    return _push_folder(folder, repo_id, token, private, message, STUDENT_IGNORE, endpoint)
+    if refused:
+        logger.warning("Not uploaded from %s (not part of a student export): %s", folder, ", ".join(refused))
+    result = _push_folder(folder, repo_id, token, private, message, files, endpoint)
+    result.refused = refused
+    return result
 
 
 def _push_temporary(folder: Path, *args) -> PushResult:
@@ -123,11 +126,9 @@ def _existing_folder(path: str | os.PathLike, kind: str) -> Path:
     return folder
 
 
-def _local_files(folder: Path, ignore: list[str]) -> dict[str, int]:
-    """Relative POSIX path -> size of every file upload_folder will send (the same ignore rules)."""
-    files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
-    kept = filter_repo_objects(sorted(files), ignore_patterns=ignore + DEFAULT_IGNORE_PATTERNS)
-    return {p: files[p] for p in kept if not set(p.split("/")[:-1]) & set(FORBIDDEN_FOLDERS)}
+def _local_files(folder: Path, files: list[str]) -> dict[str, int]:
+    """Relative POSIX path -> size of the whitelisted files that will be sent."""
+    return {f: (folder / f).stat().st_size for f in sorted(files)}
 
 
 def _scrub(text: str, token: str | None) -> str:
@@ -136,10 +137,10 @@ def _scrub(text: str, token: str | None) -> str:
 
 
 def _push_folder(folder: Path, repo_id: str, token: str | None, private: bool, commit_message: str,
-                 ignore: list[str], endpoint: str | None) -> PushResult:
+                 files: list[str], endpoint: str | None) -> PushResult:
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise PeftTransferError(f"Hub id {repo_id!r} must be 'org/name' (or 'user/name').")
-    local = _local_files(folder, ignore)
+    local = _local_files(folder, files)
     api = HfApi(endpoint=endpoint, token=token, library_name="peft-transfer")
     where = f"The local files are kept in {folder}."
     logger.info("Pushing %d files from %s to %s/%s (%s)", len(local), folder, api.endpoint, repo_id,
@@ -149,7 +150,7 @@ def _push_folder(folder: Path, repo_id: str, token: str | None, private: bool, c
         repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
         stage = "upload the files"
         commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message=commit_message,
-                                   ignore_patterns=ignore or None)
+                                   allow_patterns=[glob.escape(f) for f in local])
     except Exception as exc:  # one clear error for every way the Hub can fail
         landed = _remote_files(api, repo_id) if stage == "upload the files" else None
         raise PeftTransferError(_scrub(_explain(exc, repo_id, api.endpoint, stage, local, landed, where), token)) \

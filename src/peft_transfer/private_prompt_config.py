@@ -28,6 +28,10 @@ class PrivatePromptConfig(TrainingArguments):
     The DP noise and the Poisson draws come from generators seeded with fresh OS entropy on every run, never
     from `seed` (a published or guessable seed would let anyone regenerate the noise and subtract it);
     `noise_seed` fixes them for reproducible experiments only.
+    Under DP nothing is selected with private data: `load_best_model_at_end` is refused, and an
+    `eval_dataset` only with `eval_data_is_public=True` (the data owner declares it not private; logged).
+    With `target_epsilon`, a resumed run whose plan (more steps than the checkpoint's σ was calibrated for)
+    would spend more than the target is refused unless `stop_at_epsilon` (at most the target) stops it there.
     """
 
     num_virtual_tokens: int = field(default=20, metadata={"help": "Length of the soft prompt."})
@@ -41,6 +45,8 @@ class PrivatePromptConfig(TrainingArguments):
     stop_at_epsilon: float | None = field(default=None, metadata={"help": "Stop before ε would exceed this."})
     physical_batch_size: int | None = field(default=None, metadata={"help": "Micro-batch size (memory only)."})
     grad_sample_mode: str = field(default="hooks", metadata={"help": "Opacus per-sample mode: hooks|functorch."})
+    eval_data_is_public: bool = field(default=False, metadata={
+        "help": "Under DP: the eval_dataset is not private data (evaluation on private data is refused)."})
     noise_seed: int | None = field(default=None, metadata={
         "help": "Seed of the DP noise and Poisson sampling (default: fresh OS entropy). A fixed seed makes them "
                 "reproducible, and anyone who knows it can remove the noise: experiments only."})
@@ -88,6 +94,14 @@ class PrivatePromptConfig(TrainingArguments):
             raise PeftTransferError(f"num_virtual_tokens must be at least 1 (got {self.num_virtual_tokens}).")
         if self.stop_at_epsilon is not None and not self.stop_at_epsilon > 0:
             raise PeftTransferError(f"stop_at_epsilon must be positive (got {self.stop_at_epsilon}).")
+        if self.stop_at_epsilon is not None and self.target_epsilon is not None \
+                and self.stop_at_epsilon > self.target_epsilon:
+            raise PeftTransferError(f"stop_at_epsilon {self.stop_at_epsilon:g} is above target_epsilon "
+                                    f"{self.target_epsilon:g}: the target is the promise; stop at or below it.")
+        if self.private and self.load_best_model_at_end:
+            raise PeftTransferError("load_best_model_at_end picks a checkpoint by its evaluation metric, a choice "
+                                    "outside the privacy accounting; it is refused under DP (the result is the last "
+                                    "step's prompt).")
         if self.poisson_sampling is None:
             self.poisson_sampling = self.private
         if self.private and not self.poisson_sampling:

@@ -14,14 +14,17 @@ noise-only step. Per-example gradients are exact because `label_logits` embeds t
 Opacus); tests compare them with a one-example-at-a-time loop.
 
 The accountant's history is saved with each checkpoint (`dp_accountant.json`) and restored on resume, so a
-resumed run reports the same ε as an uninterrupted one. The training loss in the logs is not privatised
-(logs stay with the data owner); the unclipped gradient norm is not logged under DP.
+resumed run reports the same ε as an uninterrupted one; a resumed plan that would pass `target_epsilon` with
+the checkpoint's σ is refused (or stopped there by `stop_at_epsilon`). The training loss in the logs is not
+privatised (logs stay in `output_dir`, with the data owner); the unclipped gradient norm is not logged under
+DP. What is handed over is the export (`export_prompt`, `handover.py`): the prompt and its record only.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import os
 import secrets
@@ -41,13 +44,15 @@ from transformers import PreTrainedModel, Trainer, TrainerCallback
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from .errors import PeftTransferError
+from .handover import check_export_destination, export_prompt, save_prompt
 from .private_prompt_config import PrivatePromptConfig
-from .prompt_model import create_prompt_model, save_prompt
+from .prompt_model import create_prompt_model
 from .prompted_forward import is_masked_lm, label_logits
 from .provenance import DPRecord
 from .task import ClassificationTask, TokenizedTask
 
 ACCOUNTANT_FILE = "dp_accountant.json"
+logger = logging.getLogger(__name__)
 
 
 class LabelledTextCollator:
@@ -142,6 +147,14 @@ class PrivatePromptTrainer(Trainer):
                           stacklevel=2)
         if args.world_size > 1 and args.private:
             raise PeftTransferError("DP prompt tuning runs in a single process (the accountant assumes one sampler).")
+        if args.private and eval_dataset is not None:
+            if not args.eval_data_is_public:
+                raise PeftTransferError(
+                    "An eval_dataset under DP would evaluate (and let you select) on data outside the privacy "
+                    "accounting. Evaluate after training, or pass a set that is not private and set "
+                    "eval_data_is_public=True.")
+            logger.warning("Evaluating during DP tuning on an eval_dataset the data owner declared not private "
+                           "(eval_data_is_public=True); its metrics are not covered by ε.")
         if not isinstance(model, PeftModel):
             model = create_prompt_model(model, processing_class, task, num_virtual_tokens=args.num_virtual_tokens,
                                         init_text=args.prompt_init_text)
@@ -203,9 +216,12 @@ class PrivatePromptTrainer(Trainer):
 
     def would_exceed(self, limit: float) -> bool:
         """True when one more step would take ε past `limit`."""
-        trial = copy.deepcopy(self.accountant)
-        trial.step(noise_multiplier=self.noise, sample_rate=self.sample_rate)
-        return float(trial.get_epsilon(delta=self.delta)) > limit
+        key = ("next", tuple(tuple(h) for h in self.accountant.history), self.noise)
+        if key not in self._epsilons:
+            trial = copy.deepcopy(self.accountant)
+            trial.step(noise_multiplier=self.noise, sample_rate=self.sample_rate)
+            self._epsilons[key] = float(trial.get_epsilon(delta=self.delta))
+        return self._epsilons[key] > limit
 
     def dp_record(self) -> DPRecord:
         """The guarantee of the prompt as trained so far."""
@@ -278,8 +294,13 @@ class PrivatePromptTrainer(Trainer):
         if private:
             self.dp_optimizer.zero_grad(set_to_none=True)  # the Trainer only zeroes p.grad
         # Trainer quirk: resuming at a checkpoint taken at max_steps still runs one more step; under DP that
-        # step would spend budget beyond the plan, so it is skipped (no noise, no update, no accounting).
+        # step would spend budget beyond the plan, so it is skipped (no noise, no update, no accounting). So is
+        # the first step after resuming at stop_at_epsilon (_EpsilonStop only looks ahead at a step's end).
         finished = private and self.state.max_steps > 0 and self.state.global_step >= self.state.max_steps
+        if private and not finished and self.args.stop_at_epsilon is not None \
+                and self.would_exceed(self.args.stop_at_epsilon):
+            finished = True
+            self.control.should_training_stop = True
         if finished:
             self.dp_optimizer.signal_skip_step(do_skip=True)
         if size == 0 or finished:
@@ -320,6 +341,12 @@ class PrivatePromptTrainer(Trainer):
         self.prompt_model.eval()
         return output
 
+    def export_prompt(self, export_dir: str) -> str:
+        """Write the handover export (adapter, provenance with the DP record so far, card) to `export_dir`,
+        which must hold nothing else: what the data owner hands over. Returns the folder."""
+        self.prompt_model.peft_config[self.prompt_model.active_adapter].dp = self.dp_record()
+        return str(export_prompt(self.prompt_model, export_dir))
+
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         """Checkpoints and final saves: the stock prompt adapter with provenance (the DP record so far), the
         training args and the accountant's history."""
@@ -359,15 +386,48 @@ class PrivatePromptTrainer(Trainer):
         self.noise = state["noise_multiplier"]
         if isinstance(self.optimizer, DPOptimizer) or self.optimizer is not None:
             self.dp_optimizer.noise_multiplier = self.noise
+        self._check_resumed_plan(resume_from_checkpoint)
+
+    def planned_epsilon(self) -> float:
+        """ε after the planned steps with the current σ (history so far plus the steps left)."""
+        trial = copy.deepcopy(self.accountant)
+        done = sum(n for _, _, n in trial.history)
+        left = self.planned_steps() - done
+        if left > 0:
+            if trial.history and trial.history[-1][:2] == (self.noise, self.sample_rate):
+                trial.history[-1] = (self.noise, self.sample_rate, trial.history[-1][2] + left)
+            else:
+                trial.history.append((self.noise, self.sample_rate, left))
+        return float(trial.get_epsilon(delta=self.delta)) if trial.history else 0.0
+
+    def _check_resumed_plan(self, checkpoint: str) -> None:
+        """A resume keeps the checkpoint's σ; refuse a plan that would spend more than target_epsilon."""
+        target = self.args.target_epsilon
+        if target is None or self.args.stop_at_epsilon is not None:
+            return  # no promise to keep, or _EpsilonStop stops at (or below) the target
+        planned = self.planned_epsilon()
+        if planned > target + 1e-6:
+            raise PeftTransferError(
+                f"Resuming {checkpoint} for {self.planned_steps()} steps would spend ε = {planned:.3g} > target "
+                f"{target:g}: its noise σ = {self.noise:.4g} was calibrated for fewer steps. Set stop_at_epsilon="
+                f"{target:g} (CLI: --stop-at-epsilon) to stop at the target, or start over in a new output folder to "
+                "calibrate σ for the new plan.")
 
 
 def tune_prompt(model: PreTrainedModel | PeftModel, tokenizer, task: ClassificationTask, train_dataset: Dataset,
                 args: PrivatePromptConfig, resume_from_checkpoint: str | bool | None = None,
-                eval_dataset: Dataset | None = None, callbacks: list | None = None) -> PeftModel:
-    """Tune a soft prompt for `task` on `train_dataset` (DP as `args` says) and save it, with its DP record,
-    in `args.output_dir`. Returns the prompted model (eval mode); its config's `dp` holds the guarantee."""
+                eval_dataset: Dataset | None = None, callbacks: list | None = None,
+                export_dir: str | None = None) -> PeftModel:
+    """Tune a soft prompt for `task` on `train_dataset` (DP as `args` says). Checkpoints, logs, the accountant
+    state and a final copy stay in `args.output_dir` (the data owner's working folder); the handover export
+    (adapter + provenance with the DP record + card, nothing else) goes to `export_dir` (default
+    `<output_dir>/export`), which must not hold other files. Hand over only the export. Returns the prompted
+    model (eval mode); its config's `dp` holds the guarantee."""
+    export_dir = export_dir or os.path.join(args.output_dir, "export")
+    check_export_destination(export_dir)  # before the expensive part
     trainer = PrivatePromptTrainer(model, args, train_dataset, task, tokenizer, eval_dataset=eval_dataset,
                                    callbacks=callbacks)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     trainer.save_model(args.output_dir)
+    trainer.export_prompt(export_dir)
     return trainer.prompt_model

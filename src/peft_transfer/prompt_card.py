@@ -118,10 +118,7 @@ def save_prompt_card(prompt: PeftModel | PromptTuningConfig, save_directory: str
     return path
 
 
-def save_prompt_with_card(peft_model: PeftModel, save_directory: str | Path, results: Results = None,
-                          license: str | None = None) -> Path:
-    """`save_prompt` (stock adapter + provenance) and the model card with `results`; returns the folder."""
-    from .prompt_model import save_prompt
-
-    save_prompt(peft_model, str(save_directory), results=results, license=license)
-    return Path(save_directory)
+def is_peft_generic_card(readme: Path) -> bool:
+    """PEFT's `save_pretrained` writes a placeholder card; ours (or a hand-written one) is kept."""
+    text = readme.read_text(errors="replace")
+    return "[More Information Needed]" in text and "peft-transfer" not in text

@@ -12,6 +12,7 @@ from transformers import PreTrainedModel
 from .errors import PeftTransferError
 from .prompt_config import TransferablePromptConfig
 from .prompted_forward import is_masked_lm
+from .student import student_lineage
 from .task import ClassificationTask
 
 
@@ -38,7 +39,8 @@ def create_prompt_model(
     The prompt starts from the embeddings of `init_text` (default: the task description or its template
     without the slot), repeated to fill `num_virtual_tokens` - PEFT's TEXT init, done here so the saved
     adapter loads without fetching a tokenizer. `target` names the model the prompt is for (default: the
-    model itself). Extra keyword arguments fill the provenance fields of `TransferablePromptConfig`.
+    model itself). Extra keyword arguments fill the provenance fields of `TransferablePromptConfig`; the
+    student's lineage (teacher, kept layers) is taken from the model when it is a distilled student.
     """
     if num_virtual_tokens < 1:
         raise PeftTransferError("num_virtual_tokens must be at least 1.")
@@ -46,6 +48,7 @@ def create_prompt_model(
     name = model_id(model)
     provenance.setdefault("tuned_on", name)
     provenance.setdefault("task", task.record())
+    provenance.setdefault("student", student_lineage(model))
     config = TransferablePromptConfig(
         task_type=TaskType.FEATURE_EXTRACTION if is_masked_lm(model) else TaskType.CAUSAL_LM,
         num_virtual_tokens=num_virtual_tokens,
@@ -91,16 +94,3 @@ def load_prompt(model: PreTrainedModel, path: str, **hub_kwargs) -> PeftModel:
         raise PeftTransferError(f"{weights} is corrupted or truncated ({exc}); re-download or re-export it.") from exc
     except (OSError, ValueError) as exc:
         raise PeftTransferError(f"Cannot load the prompt at {path}: {exc}") from exc
-
-
-def save_prompt(peft_model: PeftModel, save_directory: str, results=None, license: str | None = None,
-                **kwargs) -> None:
-    """Save the prompt as a stock PROMPT_TUNING adapter plus provenance (never the embeddings: prompt
-    tuning does not change them, and PEFT's check for it would query the Hub), and its model card
-    (README.md from `model_cards/prompt.md`, replacing PEFT's generic one) with optional `results`."""
-    from .prompt_card import save_prompt_card
-
-    kwargs.setdefault("save_embedding_layers", False)
-    peft_model.save_pretrained(save_directory, **kwargs)
-    if kwargs.get("is_main_process", True):
-        save_prompt_card(peft_model, save_directory, results=results, license=license)

@@ -120,3 +120,4 @@ class TransferRecord(_Record):
     seed: int
     final_loss: float | None = None
     public_agreement: float | None = None
+    alpha_source: str | None = None  # None: set by the provider without labels; else how α was chosen

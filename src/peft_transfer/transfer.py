@@ -12,11 +12,14 @@ from transformers import PreTrainedModel
 from transformers.trainer_utils import get_last_checkpoint
 
 from .errors import PeftTransferError
+from .handover import check_export_destination, check_prompt_export, export_prompt, save_prompt
+from .overlap import check_source_overlap
 from .prompt_config import TransferablePromptConfig
-from .prompt_model import create_prompt_model, hidden_size, load_prompt, model_id, save_prompt
+from .prompt_model import create_prompt_model, hidden_size, load_prompt, model_id
 from .prompted_forward import is_masked_lm
 from .provenance import TransferRecord, text_fingerprint
 from .public_logits import compute_label_logits, public_text_list
+from .student import student_lineage
 from .task import ClassificationTask
 from .transfer_config import TransferConfig
 from .transfer_trainer import PromptTransferTrainer, check_compatible
@@ -40,8 +43,8 @@ def init_target_prompt(target: PreTrainedModel, tokenizer, source: PeftModel, so
                                     f"({source_config.num_virtual_tokens}).")
     prompt = create_prompt_model(
         target, tokenizer, task, num_virtual_tokens=n_virtual, init_text=source_config.prompt_tuning_init_text,
-        target=model_id(target), tuned_on=source_config.tuned_on, student=source_config.student,
-        dp=source_config.dp,
+        target=model_id(target), tuned_on=source_config.tuned_on,
+        student=source_config.student or student_lineage(source.get_base_model()), dp=source_config.dp,
     )
     if args.prompt_init == "source":
         with torch.no_grad():
@@ -60,22 +63,29 @@ def transfer_prompt(
     task: ClassificationTask | None = None,
     resume: bool = False,
     callbacks: list | None = None,
+    export_dir: str | os.PathLike | None = None,
 ) -> PeftModel | list[PeftModel]:
     """Transfer the prompt saved at `source_prompt` (tuned on `student`) to `target` (or each of a list).
 
     `public_texts`: unlabelled public texts (a list, or a Dataset whose non-text columns are ignored with a
-    warning). The task comes from the prompt's task record unless given. Each result is the LAST step's p_t,
-    saved with `save_prompt` to `args.output_dir` (one target) or `args.output_dir/<target id>` (several),
-    with `base_model_name_or_path` = the target, `tuned_on`, `student`, `task` and `dp` kept from the source
-    (transfer is post-processing, so the DP guarantee holds) and a `TransferRecord`. `resume=True`
-    continues from the last checkpoint in the output folder when there is one. The student+p_s and student
-    logits are computed once and shared by all targets.
+    warning). A local `source_prompt` must be a prompt export (`handover.check_prompt_export`): the provider
+    takes the prompt and its record, nothing else. The task comes from the prompt's task record unless given;
+    a public set from the same source as the private task is refused (`overlap.check_source_overlap`).
+    Each result is the LAST step's p_t, written as a prompt export to `export_dir` (default
+    `<output_dir>/export`; `<export_dir>/<target id>` for several targets) with `base_model_name_or_path` = the
+    target, `tuned_on`, `student`, `task` and `dp` kept from the source (transfer is post-processing, so the
+    DP guarantee holds) and a `TransferRecord`; checkpoints and the monitor stay in `args.output_dir`
+    (`<output_dir>/<target id>`). `resume=True` continues from the last checkpoint there when there is one.
+    The student+p_s and student logits are computed once and shared by all targets.
     """
+    if os.path.isdir(source_prompt):
+        check_prompt_export(source_prompt)
     source_config = TransferablePromptConfig.from_pretrained(str(source_prompt))
     if task is None:
         if source_config.task is None:
             raise PeftTransferError(f"The prompt at {source_prompt} carries no task record; pass task=... .")
         task = ClassificationTask.from_record(source_config.task)
+    check_source_overlap(args.public_dataset_name, task.name)
     targets = list(target) if isinstance(target, (list, tuple)) else [target]
     if not targets:
         raise PeftTransferError("No target model given.")
@@ -93,13 +103,19 @@ def transfer_prompt(
             compute_label_logits(student_prompted, tokenized, texts, False, bs, "caching student logits"),
         ], dim=1)
 
-    results, used = [], set()
+    export_root = str(export_dir or os.path.join(args.output_dir, "export"))
+    exports, names = [], []
     for i, t in enumerate(targets):
+        name = _safe_name(model_id(t))
+        name = name if name not in names else f"{name}-{i}"
+        names.append(name)
+        exports.append(os.path.join(export_root, name) if len(targets) > 1 else export_root)
+    for folder in exports:
+        check_export_destination(folder)  # before the expensive part
+    results = []
+    for t, name, export in zip(targets, names, exports):
         run_args = args
         if len(targets) > 1:
-            name = _safe_name(model_id(t))
-            name = name if name not in used else f"{name}-{i}"
-            used.add(name)
             run_args = copy.deepcopy(args)
             run_args.output_dir = os.path.join(args.output_dir, name)
         p_t = init_target_prompt(t, tokenizer, student_prompted, source_config, task, run_args)
@@ -119,9 +135,11 @@ def transfer_prompt(
             learning_rate=run_args.learning_rate, seed=run_args.seed,
             final_loss=_last_loss(trainer, output),
             public_agreement=trainer.monitor.last["monitor_agreement"] if trainer.monitor.last else None,
+            alpha_source=run_args.alpha_source,
         )
         if run_args.should_save:
-            save_prompt(p_t, run_args.output_dir)
+            save_prompt(p_t, run_args.output_dir)  # the provider's working copy, next to the checkpoints
+            export_prompt(p_t, export)
         p_t.eval()
         results.append(p_t)
     return results if isinstance(target, (list, tuple)) else results[0]

@@ -33,6 +33,8 @@ class TransferConfig(TrainingArguments):
     cache_constants: bool = field(default=True, metadata={"help": "Cache the three constant logit sets."})
     cache_batch_size: int = field(default=16, metadata={"help": "Batch size for computing the cache."})
     public_dataset_name: str | None = field(default=None, metadata={"help": "Name of the public set (record)."})
+    alpha_source: str | None = field(default=None, metadata={
+        "help": "How alpha was chosen, for the record (None: set without labels, as POST does)."})
 
     # TrainingArguments defaults changed for transfer
     output_dir: str | None = field(default="runs/transfer", metadata={"help": "Where p_t and checkpoints go."})
@@ -51,7 +53,7 @@ class TransferConfig(TrainingArguments):
     def __post_init__(self):
         if not 0.0 <= self.alpha <= 1.0:
             raise PeftTransferError(f"alpha must lie in [0, 1] (got {self.alpha}); 0 = copy the prompted output, "
-                                    "1 = copy only the prompt-induced shift. alpha_heuristic() suggests one.")
+                                    "1 = copy only the prompt-induced shift (the paper's default: 0.5).")
         if not self.temperature > 0:
             raise PeftTransferError(f"temperature must be positive (got {self.temperature}); the paper uses 2.")
         if self.num_virtual_tokens is not None and self.num_virtual_tokens < 1:

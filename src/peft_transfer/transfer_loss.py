@@ -1,11 +1,10 @@
-"""POST's transfer loss (Eq. 3-5) and its alpha heuristic (Eq. 6)."""
+"""POST's transfer loss (Eq. 3-5). Eq. 6's α needs labelled accuracies: it lives on the evaluation side
+(`comparison.eq6_alpha_oracle`), never in the provider's transfer."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-from .errors import PeftTransferError
 
 
 def _kl(teacher: torch.Tensor, student: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -45,20 +44,3 @@ def transfer_loss(
     l1, l2 = transfer_loss_terms(target_prompted, student_prompted, student_plain, target_plain, temperature)
     return (1.0 - alpha) * l1 + alpha * l2
 
-
-def alpha_heuristic(zs: float, compt: float, random_guess: float) -> float:
-    """Eq. 6: alpha = min((ZS - RG) / (C - RG), 1), clipped at 0.
-
-    `zs` is the target's zero-shot accuracy, `compt` the student+p_s accuracy (measured by the data owner,
-    who holds the labels), `random_guess` the chance accuracy (1 / classes for balanced data). A target
-    that is already as good as the prompted student gets alpha = 1 (transfer only the prompt's shift).
-    """
-    for name, value in (("zs", zs), ("compt", compt), ("random_guess", random_guess)):
-        if not 0.0 <= value <= 1.0:
-            raise PeftTransferError(f"alpha_heuristic: {name} is an accuracy in [0, 1], got {value}.")
-    if compt <= random_guess:
-        raise PeftTransferError(
-            f"alpha_heuristic: the student prompt's accuracy ({compt}) is not above random guessing "
-            f"({random_guess}); there is nothing to transfer - tune the source prompt first."
-        )
-    return float(min(max((zs - random_guess) / (compt - random_guess), 0.0), 1.0))

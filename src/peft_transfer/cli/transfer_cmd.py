@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from ..errors import PeftTransferError
 from .hub_args import add_hub_arguments, maybe_push
@@ -21,7 +22,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-limit", type=int, default=256, help="use N public texts")
     parser.add_argument("--max-public-words", type=int, default=None,
                         help="cut each public text to its first N words (a step's cost grows with length)")
-    parser.add_argument("--out", required=True, help="output folder for p_t (a rerun resumes from its checkpoints)")
+    parser.add_argument("--out", required=True, help="output folder for the export of p_t (what may be published)")
+    parser.add_argument("--work-dir", default=None, help="checkpoints and the transfer monitor (default: <out>-work; "
+                                                        "a rerun resumes from it)")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
@@ -48,13 +51,15 @@ def run(args: argparse.Namespace) -> int:
     public = load_texts(args.public, limit=args.public_limit, seed=args.seed, max_words=args.max_public_words)
     student, tokenizer = load_model(args.student)
     targets = [load_model(t)[0] for t in args.target]
+    work = args.work_dir or f"{os.path.normpath(args.out)}-work"
     config = TransferConfig(
-        output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
+        output_dir=work, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate, alpha=args.alpha, temperature=args.temperature,
         prompt_init=args.prompt_init, monitor_size=args.monitor_size, save_steps=args.save_steps, seed=args.seed,
         public_dataset_name=args.public,
     )
-    results = transfer_prompt(args.prompt, student, targets, tokenizer, public, config, resume=not args.no_resume)
+    results = transfer_prompt(args.prompt, student, targets, tokenizer, public, config, resume=not args.no_resume,
+                              export_dir=args.out)
     records = [r.peft_config[r.active_adapter].transfer.to_dict() for r in results]
     if args.json:
         print(json.dumps(records if len(records) > 1 else records[0]))
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         for target, record in zip(args.target, records):
             print(f"{target}: {record['steps']} steps, final loss {record['final_loss']:.4f}, public agreement "
                   f"{record['public_agreement']}")
-        print(f"prompt(s) saved under {args.out}")
+        print(f"prompt export(s) under {args.out}; checkpoints and the transfer monitor under {work}")
     if len(args.target) == 1:
         maybe_push(args, args.out, "prompt")
     elif args.push_to_hub:

@@ -1,4 +1,8 @@
-"""`peft-transfer tune`: the data owner tunes a soft prompt on private labelled data, optionally with (ε, δ)-DP."""
+"""`peft-transfer tune`: the data owner tunes a soft prompt on private labelled data, optionally with (ε, δ)-DP.
+
+`--out` receives the handover export (adapter, provenance with the DP record, card: what may leave this
+machine); checkpoints, logs and the accountant state go to `--work-dir` (default `<out>-work`), which stays.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="labelled training data: csv/jsonl/json/parquet file, a saved "
                                                      "datasets folder or an embedded set (rotten_tomatoes, bbc_news)")
     add_task_arguments(parser)
-    parser.add_argument("--out", required=True, help="output folder for the prompt (a rerun resumes from checkpoints)")
+    parser.add_argument("--out", required=True, help="output folder for the prompt export: the only thing to hand over")
+    parser.add_argument("--work-dir", default=None, help="checkpoints, logs and accountant state, which stay on this "
+                                                        "machine (default: <out>-work; a rerun resumes from it)")
     parser.add_argument("--epsilon", type=float, default=None, help="target ε; omit (or inf) to train without DP")
     parser.add_argument("--delta", type=float, default=None, help="δ (default 1/(10 N))")
     parser.add_argument("--noise-multiplier", type=float, default=None, help="σ instead of --epsilon")
     parser.add_argument("--max-grad-norm", type=float, default=1.0, help="per-example clip norm under DP")
     parser.add_argument("--accountant", choices=["prv", "rdp"], default="prv")
+    parser.add_argument("--stop-at-epsilon", type=float, default=None,
+                        help="stop before ε would pass this (at most --epsilon; a resume with more steps stops there)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--max-steps", type=int, default=-1, help="steps (overrides --epochs)")
     parser.add_argument("--batch-size", type=int, default=16, help="logical (expected) batch size")
@@ -49,19 +57,20 @@ def run(args: argparse.Namespace) -> int:
 
     task = task_from_args(args)
     epsilon = None if args.epsilon is None or math.isinf(args.epsilon) else args.epsilon
+    work = args.work_dir or f"{os.path.normpath(args.out)}-work"
     config = PrivatePromptConfig(
-        output_dir=args.out, target_epsilon=epsilon, target_delta=args.delta, noise_multiplier=args.noise_multiplier,
-        max_grad_norm=args.max_grad_norm, accountant=args.accountant, num_train_epochs=args.epochs,
-        max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
+        output_dir=work, target_epsilon=epsilon, target_delta=args.delta, noise_multiplier=args.noise_multiplier,
+        stop_at_epsilon=args.stop_at_epsilon, max_grad_norm=args.max_grad_norm, accountant=args.accountant,
+        num_train_epochs=args.epochs, max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
         physical_batch_size=args.physical_batch_size, learning_rate=args.learning_rate,
         num_virtual_tokens=args.num_virtual_tokens, save_steps=args.save_steps, seed=args.seed,
     )
     data = load_labelled(args.data, "train", args.limit)
     resume = None
-    if not args.no_resume and os.path.isdir(args.out):
-        resume = get_last_checkpoint(args.out)
+    if not args.no_resume and os.path.isdir(work):
+        resume = get_last_checkpoint(work)
     model, tokenizer = load_model(args.model)
-    prompt = tune_prompt(model, tokenizer, task, data, config, resume_from_checkpoint=resume)
+    prompt = tune_prompt(model, tokenizer, task, data, config, resume_from_checkpoint=resume, export_dir=args.out)
     record = prompt.peft_config[prompt.active_adapter].dp
     if args.json:
         print(json.dumps(record.to_dict()))
@@ -72,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print("tuned without differential privacy")
     if resume:
         print(f"resumed from {resume}")
-    print(f"prompt saved in {args.out}")
+    print(f"prompt export (hand over only this) in {args.out}; checkpoints and logs (keep them) in {work}")
     if record.private and record.epsilon > (epsilon or math.inf) + 1e-6:
         raise PeftTransferError(f"ε {record.epsilon} exceeds the target {epsilon}.")
     maybe_push(args, args.out, "prompt")

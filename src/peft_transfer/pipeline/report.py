@@ -9,6 +9,11 @@ import math
 from pathlib import Path
 
 METHODS = ("ZS", "FullPT", "CompPT", "Direct", "POST")
+ORACLE = "POST-oracle-α"  # evaluation-side baseline (Eq. 6's α from test labels), shown only when run
+
+
+def _methods(rows: list[dict]) -> tuple[str, ...]:
+    return METHODS + ((ORACLE,) if any(ORACLE in row for row in rows) else ())
 
 
 def _eps_label(epsilon: float) -> str:
@@ -36,10 +41,11 @@ def table_rows(results: list[dict]) -> list[dict]:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = "| task | ε | n test | " + " | ".join(METHODS) + " | G |"
-    lines = [head, "|" + "---|" * (len(METHODS) + 4)]
+    methods = _methods(rows)
+    head = "| task | ε | n test | " + " | ".join(methods) + " | G |"
+    lines = [head, "|" + "---|" * (len(methods) + 4)]
     for row in rows:
-        cells = [f"{100 * row[m]:.1f}" if m in row else "–" for m in METHODS]
+        cells = [f"{100 * row[m]:.1f}" if row.get(m) is not None else "–" for m in methods]
         g = f"{row['gap_closure']:.2f}" if "gap_closure" in row else "–"
         lines.append(f"| {row['task']} | {_eps_label(row['epsilon'])} | {row.get('n', '–')} | "
                      + " | ".join(cells) + f" | {g} |")
@@ -52,17 +58,18 @@ def bar_chart(rows: list[dict], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    methods = _methods(rows)
     fig, ax = plt.subplots(figsize=(1.8 + 2.2 * len(rows), 3.6))
-    width = 0.8 / len(METHODS)
-    for i, method in enumerate(METHODS):
-        xs = [j + (i - (len(METHODS) - 1) / 2) * width for j in range(len(rows))]
-        ys = [100 * row.get(method, float("nan")) for row in rows]
+    width = 0.8 / len(methods)
+    for i, method in enumerate(methods):
+        xs = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(rows))]
+        ys = [100 * (row.get(method) if row.get(method) is not None else float("nan")) for row in rows]
         bars = ax.bar(xs, ys, width, label=method)
         ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
     ax.set_xticks(range(len(rows)), [f"{r['task']}\nε={_eps_label(r['epsilon'])}" for r in rows])
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.legend(ncol=len(METHODS), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.15), frameon=False)
+    ax.legend(ncol=len(methods), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.15), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -4,14 +4,18 @@ Layout of the output folder (every stage is skipped when its artifact is already
 stage resumes from its Trainer checkpoints):
 
     run_config.json                      the settings; another run's folder is refused
-    <task>/eps-<ε>/student_prompt/       p_s, tuned on the student with the private data (the data owner)
-    <task>/eps-<ε>/post_prompt/          p_t, transferred to the target with public text only (the provider)
+    <task>/eps-<ε>/student_prompt/       export of p_s, tuned on the student with the private data (the data
+                                         owner); the only thing the provider's stage reads
+    <task>/eps-<ε>/post_prompt/          export of p_t, transferred to the target with public text only
     <task>/eps-<ε>/fullpt_prompt/        upper bound: a prompt tuned on the target with the private data
+    <task>/eps-<ε>/<stage>-work/         each stage's checkpoints and logs (never handed over)
+    <task>/eps-<ε>/post_oracle_alpha/    with eq6_alpha_oracle: p_t with Eq. 6's α from test labels (a baseline)
     <task>/eps-<ε>/comparison.{md,json}  ZS / FullPT / CompPT / Direct / POST on the test set
     results.{md,json,png}                the table over all tasks and ε, and its bar chart
     timings.json                         wall seconds of each stage, as run (a resumed stage: its last part)
 
-The student is built once per machine (under the peft-transfer cache) and shared by every run.
+The student is built once per machine (under the peft-transfer cache) and shared by every run. Public sets
+(transfer and distillation corpus) that overlap a private task by source or content are refused first.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from ..errors import PeftTransferError
 from .config import PipelineConfig
 from .report import write_report
 
-_METHODS = ("ZS", "FullPT", "CompPT", "Direct", "POST")
+_METHODS = ("ZS", "FullPT", "CompPT", "Direct", "POST", "POST-oracle-α")
 
 
 def _eps_tag(epsilon: float) -> str:
@@ -62,6 +66,8 @@ def check_run_folder(out: Path, config: PipelineConfig) -> None:
     settings = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     if record.is_file():
         previous = json.loads(record.read_text())
+        defaults = json.loads(json.dumps(dataclasses.asdict(PipelineConfig()), default=str))
+        previous = {**{k: v for k, v in settings.items() if k not in previous and v == defaults.get(k)}, **previous}
         if previous != settings:
             changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
             raise PeftTransferError(
@@ -124,6 +130,11 @@ def _done(folder: Path) -> bool:
     return (folder / "adapter_config.json").is_file()
 
 
+def _work(folder: Path) -> Path:
+    """A stage's working folder (checkpoints, logs), next to its export."""
+    return folder.with_name(folder.name + "-work")
+
+
 def _has_checkpoint(folder: Path) -> bool:
     return folder.is_dir() and any(p.name.startswith("checkpoint-") for p in folder.iterdir())
 
@@ -136,17 +147,19 @@ def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float,
         return str(folder)
     t = config.tune
     args = PrivatePromptConfig(
-        output_dir=str(folder), num_virtual_tokens=t.num_virtual_tokens, learning_rate=t.learning_rate,
+        output_dir=str(_work(folder)), num_virtual_tokens=t.num_virtual_tokens, learning_rate=t.learning_rate,
         max_steps=t.max_steps, per_device_train_batch_size=t.batch_size, max_grad_norm=t.max_grad_norm,
         target_epsilon=None if math.isinf(epsilon) else epsilon, seed=config.seed, logging_steps=10,
         save_steps=25, use_cpu=not _cuda(),
     )
-    tune_prompt(model, tokenizer, task, train, args, resume_from_checkpoint=True if _has_checkpoint(folder) else None)
+    tune_prompt(model, tokenizer, task, train, args, export_dir=str(folder),
+                resume_from_checkpoint=True if _has_checkpoint(_work(folder)) else None)
     return str(folder)
 
 
 def _transfer(source: str, student, target, tokenizer, public, config: PipelineConfig, folder: Path, alpha: float,
-              public_name: str) -> str:
+              public_name: str, alpha_source: str | None = None) -> str:
+    """The provider's stage: reads only the export of p_s (`transfer_prompt` refuses anything else)."""
     from ..transfer import transfer_prompt
     from ..transfer_config import TransferConfig
 
@@ -154,13 +167,60 @@ def _transfer(source: str, student, target, tokenizer, public, config: PipelineC
         return str(folder)
     t = config.transfer
     args = TransferConfig(
-        output_dir=str(folder), alpha=alpha, temperature=t.temperature, learning_rate=t.learning_rate,
+        output_dir=str(_work(folder)), alpha=alpha, temperature=t.temperature, learning_rate=t.learning_rate,
         max_steps=t.max_steps, per_device_train_batch_size=t.batch_size, seed=config.seed,
         public_dataset_name=public_name, monitor_size=min(32, max(4, len(public) // 5)), save_steps=25,
-        use_cpu=not _cuda(),
+        use_cpu=not _cuda(), alpha_source=alpha_source,
     )
-    transfer_prompt(source, student, target, tokenizer, public, args, resume=_has_checkpoint(folder))
+    transfer_prompt(source, student, target, tokenizer, public, args, resume=_has_checkpoint(_work(folder)),
+                    export_dir=str(folder))
     return str(folder)
+
+
+def check_public_sets(config: PipelineConfig, private: dict) -> None:
+    """Refuse a transfer set or distillation corpus that overlaps a private task, by source (names) and, for
+    a student distilled here, by content; the transfer sets' content is checked when they are loaded."""
+    from ..assets.shipped_students import shipped_student_for
+    from ..data_files import load_texts
+    from ..overlap import check_content_overlap, check_source_overlap
+
+    shipped = config.student.source != "distill" and shipped_student_for(config.target) is not None
+    own_student = not config.student.path and not shipped  # distilled by this pipeline (now or earlier)
+    distil = own_student and not (student_folder(config) / "distillation_summary.json").is_file()
+    for task_name in config.tasks:
+        check_source_overlap(config.public_sets.get(task_name), task_name)
+        if own_student:
+            check_source_overlap(config.student.corpus, task_name, role="distillation corpus")
+    if distil:
+        corpus = load_texts(config.student.corpus)["text"]
+        for task_name, data in private.items():
+            check_content_overlap(corpus, _texts(data), config.student.corpus, task_name, role="distillation corpus")
+
+
+def _texts(data) -> list[str]:
+    """Every text of a labelled DatasetDict (all splits: the test split is private too)."""
+    return [text for split in data.values() for text in split["text"]]
+
+
+def _oracle_row(zs: dict, rows, source: str, student, target, tokenizer, task, test, public, config, stage: Path,
+                public_name: str):
+    """The Eq. 6 α oracle (evaluation side, uses test labels): transfer p_s again with it and score it."""
+    from ..comparison import ComparisonRow, eq6_alpha_oracle
+    from ..evaluation import evaluate_classification
+    from ..prompt_model import model_id
+
+    compt = next(r for r in rows if r.method.startswith("CompPT"))
+    try:
+        alpha = eq6_alpha_oracle(zs["accuracy"], compt.accuracy, 1.0 / task.num_classes)
+    except PeftTransferError as exc:
+        return ComparisonRow("POST-oracle-α", model_id(target), None, None, None, len(test), compt.epsilon,
+                             f"not applicable: {exc}")
+    _say(f"{task.name}: evaluation-side baseline, transfer with Eq. 6's α = {alpha:.3g} from test labels")
+    folder = _transfer(source, student, target, tokenizer, public, config, stage / "post_oracle_alpha", alpha,
+                       public_name, alpha_source="Eq. 6 oracle from labelled test accuracies, not POST")
+    result = evaluate_classification(_load(target, folder), tokenizer, task, test)
+    return ComparisonRow("POST-oracle-α", model_id(target), folder, result.accuracy, result.macro_f1, result.n,
+                         compt.epsilon, f"α = {alpha:.3g} from ZS and CompPT on the test labels (Eq. 6)")
 
 
 def _cuda() -> bool:
@@ -175,18 +235,20 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     from ..comparison import compare_prompts, write_comparison
     from ..data_files import load_texts
     from ..evaluation import evaluate_classification
+    from ..overlap import check_content_overlap
     from ..tasks import get_task
-    from ..transfer_loss import alpha_heuristic
 
     out = Path(out)
     check_run_folder(out, config)
     started = time.perf_counter()
+    private = {task_name: load_labelled_dataset(task_name) for task_name in config.tasks}
+    check_public_sets(config, private)
     target, tokenizer = load_model(config.target)
     student, _ = load_model(build_student(config))
     results: list[dict] = []
     for task_name in config.tasks:
         task = get_task(task_name)
-        data = load_labelled_dataset(task_name)
+        data = private[task_name]
         train = data["train"].shuffle(seed=config.seed)
         if config.tune.train_examples:
             train = train.select(range(min(config.tune.train_examples, len(train))))
@@ -196,6 +258,7 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
             raise PeftTransferError(f"public_sets has no entry for task {task_name!r}")
         public = load_texts(public_name, limit=config.transfer.num_public, seed=config.seed,
                             max_words=config.transfer.max_public_words or None)
+        check_content_overlap(public["text"], _texts(data), public_name, task_name)
         zs_file = out / task_name / "zero_shot.json"
         if zs_file.is_file():
             zs = json.loads(zs_file.read_text())
@@ -215,9 +278,6 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
                 with _timed(out, f"{key}/student_prompt", stage / "student_prompt"):
                     source = _tune(student, tokenizer, task, train, config, epsilon, stage / "student_prompt")
                 alpha = config.transfer.alpha
-                if alpha is None:
-                    compt = evaluate_classification(_load(student, source), tokenizer, task, test).accuracy
-                    alpha = alpha_heuristic(zs["accuracy"], compt, 1.0 / task.num_classes)
                 _say(f"{task_name}, ε={epsilon:g}: provider transfers p_s to the target (public {public_name}, "
                      f"α={alpha:g})")
                 with _timed(out, f"{key}/post_prompt", stage / "post_prompt"):
@@ -233,6 +293,9 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
                     rows = compare_prompts(target, tokenizer, task, test, student=student, source_prompt=source,
                                            transferred_prompt=post, full_prompts=full, progress=True,
                                            include_zero_shot=False)
+                    if config.eq6_alpha_oracle:
+                        rows.append(_oracle_row(zs, rows, source, student, target, tokenizer, task, test, public,
+                                                config, stage, public_name))
                 write_comparison(rows, str(stage), meta={"task": task_name, "epsilon": str(epsilon)})
             for row in json.loads(comparison.read_text())["rows"]:
                 method = row["method"].split(" ")[0]
@@ -248,7 +311,7 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
              f"{minutes:.1f} min (stages already done were skipped; stage times in timings.json). Settings: "
              "run_config.json.\n")
     paths = write_report(results, out, notes)
-    for plot in sorted(out.glob("*/eps-*/post_prompt/transfer_monitor.png")):  # the transfer curves, side by side
+    for plot in sorted(out.glob("*/eps-*/post_prompt-work/transfer_monitor.png")):  # the transfer curves, side by side
         task_name, tag = plot.parts[-4], plot.parts[-3]
         paths[f"transfer_{task_name}_{tag}"] = Path(shutil.copy(plot, out / f"transfer_curve_{task_name}_{tag}.png"))
     return paths
