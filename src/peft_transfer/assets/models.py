@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from ..errors import PeftTransferError
+from .gguf_models import gguf_model_path, is_gguf_file
 from .package_files import package_file
 
 
@@ -102,10 +103,13 @@ def embedded_model_path(name: str, verbose: bool = True) -> Path:
 
 
 def resolve_model(name_or_path: str) -> tuple[str, str]:
-    """(path to load from, id to record): embedded names map to their cached folder and Hub id."""
+    """(path to load from, id to record): embedded names map to their cached folder and Hub id, GGUF files to
+    their converted folder (`gguf_models`) and their path."""
     spec = _embedded(name_or_path)
     if spec is not None:
         return str(embedded_model_path(spec.name)), spec.hub_id
+    if is_gguf_file(name_or_path):  # a local GGUF file: converted once, recorded by its path
+        return str(gguf_model_path(name_or_path)), name_or_path
     return name_or_path, name_or_path
 
 

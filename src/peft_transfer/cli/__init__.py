@@ -63,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or an argument error (2), already printed
+        return int(exc.code or 0)
     from .warning_filters import quiet_library_warnings
 
     quiet_library_warnings(getattr(args, "accountant", "prv"))
