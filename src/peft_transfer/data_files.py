@@ -58,21 +58,25 @@ def _read_file(source: str) -> Dataset:
         raise _unreadable(source, fmt, exc) from None
 
 
-def _from_file_or_folder(source: str, split: str | None, default_split: str) -> Dataset:
-    """A split of a file (one split: the whole file) or of a `save_to_disk` folder."""
+def read_data(source: str) -> Dataset | DatasetDict:
+    """A csv/jsonl/json/parquet file (one Dataset) or a `save_to_disk` folder (Dataset or DatasetDict)."""
     if os.path.isdir(source):
         try:
-            loaded = load_from_disk(source)
+            return load_from_disk(source)
         except FileNotFoundError:
             raise PeftTransferError(f"{source} is a folder but not a saved data set (datasets' save_to_disk); pass a "
                                     "csv/jsonl/json/parquet file or such a folder.") from None
-    elif os.path.isfile(source):
-        if split not in (None, "train"):
-            raise PeftTransferError(f"{source} is a single file, so it has no {split!r} split: omit --split (all its "
-                                    "rows are used), or pass a saved DatasetDict folder.")
+    if os.path.isfile(source):
         return _read_file(source)
-    else:
-        raise PeftTransferError(f"{source!r} is neither an embedded data set nor an existing file or folder.")
+    raise PeftTransferError(f"{source!r} is neither an embedded data set nor an existing file or folder.")
+
+
+def _from_file_or_folder(source: str, split: str | None, default_split: str) -> Dataset:
+    """A split of a file (one split: the whole file) or of a `save_to_disk` folder."""
+    if os.path.isfile(source) and split not in (None, "train"):
+        raise PeftTransferError(f"{source} is a single file, so it has no {split!r} split: omit --split (all its "
+                                "rows are used), or pass a saved DatasetDict folder.")
+    loaded = read_data(source)
     if isinstance(loaded, DatasetDict):
         return _pick_split(loaded, source, split or default_split)
     if split not in (None, "train"):
