@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def _read_file(source: str) -> Dataset:
     if os.path.getsize(source) == 0:
         raise PeftTransferError(f"{source} is empty.")
     fmt = _FILE_FORMATS[ext]
+    quiet = logging.getLogger("datasets")  # its readers log the parse error too; ours is the one line shown
+    level, quiet.level = quiet.level, logging.CRITICAL
     try:
         return load_dataset(fmt, data_files=source, split="train")
     except ValueError as exc:
@@ -56,6 +59,8 @@ def _read_file(source: str) -> Dataset:
         raise _unreadable(source, fmt, exc) from None
     except (DatasetGenerationError, OSError) as exc:
         raise _unreadable(source, fmt, exc) from None
+    finally:
+        quiet.setLevel(level)
 
 
 def read_data(source: str) -> Dataset | DatasetDict:
