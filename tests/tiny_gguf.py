@@ -8,6 +8,7 @@ import numpy as np
 from gguf import GGUFWriter, TokenType
 from tiny_models import make_model, make_tokenizer
 
+EXTRA_TOKEN = "<|endoftext|>"
 _LAYER_NAMES = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
                 "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
                 "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
@@ -22,8 +23,9 @@ def _tokenizer_fields(writer: GGUFWriter) -> None:
     tok = make_tokenizer()
     data = json.loads(tok.backend_tokenizer.to_str())
     vocab = data["model"]["vocab"]
-    tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
-    special = {tok.pad_token, tok.unk_token, tok.bos_token, tok.eos_token, tok.mask_token}
+    # transformers' GGUF reader adds GPT-2's <|endoftext|> to a BPE vocabulary without it: include it here
+    tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])] + [EXTRA_TOKEN]
+    special = {tok.pad_token, tok.unk_token, tok.bos_token, tok.eos_token, tok.mask_token, EXTRA_TOKEN}
     merges = [m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]]
     writer.add_tokenizer_model("gpt2")
     writer.add_token_list(tokens)
@@ -36,8 +38,10 @@ def _tokenizer_fields(writer: GGUFWriter) -> None:
 
 
 def write_tiny_llama_gguf(path, num_layers: int = 4, seed: int = 0):
-    """Save the tiny Llama `make_model("llama", num_layers, seed)` as GGUF; returns that model."""
+    """Save the tiny Llama `make_model("llama", num_layers, seed)` (with one more token row, for
+    EXTRA_TOKEN) as GGUF; returns that model."""
     model = make_model("llama", num_layers=num_layers, seed=seed)
+    model.resize_token_embeddings(len(make_tokenizer()) + 1)
     cfg = model.config
     writer = GGUFWriter(str(path), "llama")
     writer.add_block_count(cfg.num_hidden_layers)

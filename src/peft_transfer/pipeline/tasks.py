@@ -4,6 +4,7 @@ words and public set)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from datasets import ClassLabel, Dataset, DatasetDict
@@ -106,12 +107,16 @@ def _columns(data: Dataset | DatasetDict, entry: TaskSettings, task: Classificat
                 raise PeftTransferError(f"config key {key!r}: no column {column!r} (its columns: "
                                         f"{', '.join(part.column_names)}); set {setting}.")
         part = part.select_columns([entry.text_column, entry.label_column])
-        renames = {entry.text_column: "text", entry.label_column: "label"}
-        part = part.rename_columns({k: v for k, v in renames.items() if k != v})
-        empty = next((i for i, t in enumerate(part["text"]) if not isinstance(t, str) or not t.strip()), None)
+        empty = next((i for i, t in enumerate(part[entry.text_column]) if not isinstance(t, str) or not t.strip()),
+                     None)
         if empty is not None:
             raise PeftTransferError(f"config key {key!r}: row {empty} has no text in column {entry.text_column!r}.")
-        part = encode_labels(part, task)
+        try:
+            part = encode_labels(part, dataclasses.replace(task, label_column=entry.label_column))
+        except PeftTransferError as exc:
+            raise PeftTransferError(f"config key {key!r}: {exc}") from None
+        renames = {entry.text_column: "text", entry.label_column: "label"}
+        part = part.rename_columns({k: v for k, v in renames.items() if k != v})
         labels = part["label"]
         bad = sorted({y for y in labels if not isinstance(y, int) or not 0 <= y < task.num_classes}, key=str)
         if bad:
