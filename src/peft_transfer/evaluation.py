@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from datasets import Dataset
-from peft import PeftModel
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
@@ -16,6 +16,9 @@ from .labels import encode_labels
 from .metrics import accuracy, macro_f1
 from .prompted_forward import is_masked_lm, label_logits
 from .task import ClassificationTask
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 
 @dataclass

@@ -62,12 +62,13 @@ def task_from_args(args: argparse.Namespace, prompts: list[str | None] = (), def
     A flags' task whose template or label words differ from a prompt's recorded task is refused (scoring a
     prompt through another task's template gives a plausible, meaningless number) unless --force-task.
     """
-    from ..prompt_config import TransferablePromptConfig
     from ..tasks import get_task, task_from_record
 
     given = explicit_task(args)
     recorded = []
     for path in (p for p in prompts if p):
+        from ..prompt_config import TransferablePromptConfig
+
         record = TransferablePromptConfig.from_pretrained(path).task
         if record is not None:
             recorded.append((path, record))

@@ -34,13 +34,14 @@ def run(args: argparse.Namespace) -> int:
     from ..assets import load_model
     from ..data_files import describe_split, load_labelled
     from ..evaluation import evaluate_classification
-    from ..prompt_model import load_prompt
 
     task = task_from_args(args, prompts=[args.prompt], default=args.data)
     source = args.data or task.name
     data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task)
     model, tokenizer = load_model(args.model)
-    if args.prompt:
+    if args.prompt:  # peft is imported only when a prompt is used (seconds of start-up)
+        from ..prompt_model import load_prompt
+
         model = load_prompt(model, args.prompt)
     result = evaluate_classification(model, tokenizer, task, data, batch_size=args.batch_size,
                                      progress=f"evaluating {task.name}")
