@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+import textwrap
 
 from ..errors import PeftTransferError
 
@@ -55,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f".{name.replace('-', '_')}_cmd", __name__)
-        command = sub.add_parser(name, help=help_text, description=getattr(module, "DESCRIPTION", help_text),
-                                 formatter_class=HelpFormatter)
+        description = textwrap.fill(getattr(module, "DESCRIPTION", help_text), 100)
+        command = sub.add_parser(name, help=help_text, description=description, formatter_class=HelpFormatter)
         module.register(command)
     return parser
 
