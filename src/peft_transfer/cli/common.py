@@ -11,9 +11,10 @@ import tempfile
 from pathlib import Path
 
 from ..errors import PeftTransferError
+from ..tasks import DEFAULT_TASKS  # light: no torch until a task is tokenized
 
 DEFAULT_TASK = "rotten_tomatoes"
-EMBEDDED_TASKS = "rotten_tomatoes, bbc_news"
+EMBEDDED_TASKS = ", ".join(DEFAULT_TASKS)
 
 
 def add_task_arguments(parser: argparse.ArgumentParser, prompt_flags: str | None = None, data: bool = True) -> None:
@@ -74,7 +75,7 @@ def task_from_args(args: argparse.Namespace, prompts: list[str | None] = (), def
             recorded.append((path, record))
     if given is None:
         if not recorded:
-            return get_task(default if default in ("rotten_tomatoes", "bbc_news") else DEFAULT_TASK)
+            return get_task(default if default in DEFAULT_TASKS else DEFAULT_TASK)
         first_path, first = recorded[0]
         for path, record in recorded[1:]:
             if not _same(first, record):

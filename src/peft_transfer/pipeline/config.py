@@ -19,6 +19,7 @@ import yaml
 
 from ..distillation_recipes import DEFAULT_RECIPE
 from ..errors import PeftTransferError
+from ..tasks import DEFAULT_TASKS
 
 
 def _setting(default, help: str, factory=None):
@@ -94,7 +95,7 @@ class TaskSettings:
     max_length: int = _setting(256, "tokens per example (template included; longer texts are cut)")
 
 
-EMBEDDED_TASK_NAMES = ("rotten_tomatoes", "bbc_news")
+EMBEDDED_TASK_NAMES = tuple(DEFAULT_TASKS)
 
 
 @dataclass
