@@ -42,10 +42,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or ("runs/quick" if args.quick else "runs/embedded")
     check_out_folder(out)
     from ..pipeline.runner import run_pipeline
-    from ..pipeline.validation import validate_config
 
-    validate_config(config)
-    paths = run_pipeline(config, out)
+    paths = run_pipeline(config, out)  # validates every setting before anything loads
     print(paths["md"].read_text())
     print("results: " + ", ".join(str(p) for p in paths.values() if p.exists()))
     return 0
