@@ -26,7 +26,7 @@ args = parser.parse_args()
 
 target, tokenizer = load_model(args.target)
 student = load_model(args.student)[0] if args.student else None
-test = load_labelled(args.data, split="test", limit=args.limit)
+test = load_labelled(args.data, default_split="test", limit=args.limit)  # a single file: all its rows
 rows = compare_prompts(target, tokenizer, get_task(args.task), test, student=student, source_prompt=args.source,
                        transferred_prompt=args.transferred, full_prompts=args.full)
 write_comparison(rows, args.out)

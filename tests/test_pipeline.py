@@ -4,8 +4,10 @@ and the YAML config's errors."""
 import json
 import math
 import os
+from pathlib import Path
 
 import pytest
+import yaml
 from tiny_models import make_model, make_tokenizer
 
 from peft_transfer import PeftTransferError, TransferablePromptConfig, get_task
@@ -203,3 +205,82 @@ def test_student_choice_shipped_first_then_distilled_and_said(monkeypatch, tmp_p
     with pytest.raises(PeftTransferError, match="student.source"):
         (tmp_path / "bad.yaml").write_text("student: {source: gpu}\n")
         load_pipeline_config(tmp_path / "bad.yaml")
+
+
+def _custom_yaml(tmp_path, tiny_config, labels) -> Path:
+    from datasets import Dataset
+
+    texts = ["a wonderful moving film", "a dull boring mess", "great acting", "the worst of times"] * 10
+    Dataset.from_dict({"review": texts, "verdict": labels}).to_csv(tmp_path / "mine.csv")
+    config = {
+        "target": tiny_config.target, "epsilons": ["inf"], "full_pt": False, "test_examples": 8,
+        "student": {"path": tiny_config.student.path},
+        "tune": {"num_virtual_tokens": 4, "max_steps": 2, "batch_size": 8},
+        "transfer": {"num_public": 16, "max_steps": 2, "batch_size": 4},
+        "tasks": [{"name": "verdicts", "data": str(tmp_path / "mine.csv"), "text_column": "review",
+                   "label_column": "verdict", "template": "Opinion: {text}\nVerdict:",
+                   "label_words": [[" bad"], [" good"]], "public": "movie_plots", "test_size": 0.25}],
+    }
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_task_of_your_own_runs_from_the_yaml(tiny_config, tmp_path, capsys):
+    from peft_transfer import TransferablePromptConfig
+    from peft_transfer.cli import main
+
+    path = _custom_yaml(tmp_path, tiny_config, ["good", "bad", "Good", "bad"] * 10)  # labels as class names
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert {r["method"] for r in results if r["task"] == "verdicts"} >= {"ZS", "CompPT", "Direct", "POST"}
+    assert {r["n"] for r in results} == {8}  # 40 rows, 10 held out by the split rule, first 8 scored
+    record = TransferablePromptConfig.from_pretrained(str(out / "verdicts" / "eps-inf" / "post_prompt")).task
+    assert record.template == "Opinion: {text}\nVerdict:" and record.label_words == [[" bad"], [" good"]]
+    assert set(json.loads((out / "run_config.json").read_text())["data_fingerprints"]) == {"verdicts"}
+
+
+def test_a_run_refused_by_validation_leaves_no_run_config(tiny_config, tmp_path, capsys):
+    from peft_transfer.cli import main
+
+    path = _custom_yaml(tmp_path, tiny_config, ["good", "bad", "fine", "bad"] * 10)  # 'fine' is no class
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    assert "'tasks[0].data': Labels ['fine'] in column 'verdict' are neither class names" in capsys.readouterr().err
+    assert not (out / "run_config.json").exists()
+    path.write_text(path.read_text().replace("inf", "-1"))
+    assert main(["run", str(path), "--out", str(out)]) == 2  # refused before anything loads
+    assert "'epsilons[0]' must be positive" in capsys.readouterr().err and not out.exists()
+
+
+def test_keep_layers_default_is_the_papers_rule_for_any_depth():
+    from types import SimpleNamespace
+
+    from peft_transfer.pipeline.runner import resolve_keep_layers, student_folder
+
+    def target(depth):
+        return SimpleNamespace(config=SimpleNamespace(num_hidden_layers=depth))
+
+    default = PipelineConfig()
+    assert default.student.keep_layers is None
+    assert resolve_keep_layers(default, target(30)).student.keep_layers == [0, 1, 28, 29]
+    assert resolve_keep_layers(default, target(6)).student.keep_layers == [0, 1, 4, 5]
+    explicit = PipelineConfig(student=StudentSettings(keep_layers=[0, 29]))
+    assert resolve_keep_layers(explicit, target(30)).student.keep_layers == [0, 29]
+    # the embedded run's cached student is found under the same name as before the default changed
+    before = PipelineConfig(student=StudentSettings(keep_layers=[0, 1, 28, 29]))
+    assert student_folder(resolve_keep_layers(default, target(30))) == student_folder(before)
+    with pytest.raises(PeftTransferError, match="'student.keep_layers': keep_layers \\[28\\] out of range"):
+        resolve_keep_layers(PipelineConfig(student=StudentSettings(keep_layers=[0, 28])), target(12))
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_print_config_writes_the_full_config(tmp_path, capsys, quick):
+    from peft_transfer.cli import main
+
+    assert main(["run", "--print-config", *(["--quick"] if quick else [])]) == 0
+    path = tmp_path / "printed.yaml"
+    path.write_text(capsys.readouterr().out)
+    assert load_pipeline_config(path) == (PipelineConfig.quick() if quick else PipelineConfig())
+    assert "# A task of your own" in path.read_text()

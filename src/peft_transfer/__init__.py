@@ -1,19 +1,23 @@
-"""peft-transfer: private, portable soft prompts (POST, ICML 2025) for the Hugging Face ecosystem."""
+"""peft-transfer: private, portable soft prompts (POST, ICML 2025) for the Hugging Face ecosystem.
+
+Every name below is imported on first use, so `import peft_transfer` (and `peft-transfer --help`) does not
+load torch, transformers or peft.
+"""
 
 from .errors import PeftTransferError
-from .evaluation import ClassificationResult, evaluate_classification, predict_scores
-from .handover import export_prompt, save_prompt
-from .prompt_config import PROVENANCE_NAME, TransferablePromptConfig
-from .prompt_model import create_prompt_model, init_prompt_from_text, load_prompt
-from .prompted_forward import label_logits, prompt_embeddings
-from .provenance import DPRecord, StudentLineage, TaskRecord, TransferRecord
-from .task import ClassificationTask, TokenizedTask
-from .tasks import get_task
 
 __version__ = "0.1.0"
 
-# POST transfer (stage 3): imported on first use, so `import peft_transfer` does not load transformers.Trainer
 _LAZY = {
+    # prompts, tasks, provenance and evaluation
+    "ClassificationResult": "evaluation", "evaluate_classification": "evaluation", "predict_scores": "evaluation",
+    "PROVENANCE_NAME": "prompt_config", "TransferablePromptConfig": "prompt_config",
+    "create_prompt_model": "prompt_model", "init_prompt_from_text": "prompt_model", "load_prompt": "prompt_model",
+    "save_prompt": "handover", "export_prompt": "handover", "label_logits": "prompted_forward",
+    "prompt_embeddings": "prompted_forward",
+    "DPRecord": "provenance", "StudentLineage": "provenance", "TaskRecord": "provenance",
+    "TransferRecord": "provenance", "ClassificationTask": "task", "TokenizedTask": "task", "get_task": "tasks",
+    # POST transfer (stage 3)
     "TransferConfig": "transfer_config", "PromptTransferTrainer": "transfer_trainer", "transfer_prompt": "transfer",
     # data owner stage 2: private prompt tuning
     "PrivatePromptConfig": "private_prompt_config", "PrivatePromptTrainer": "private_prompt_trainer",
@@ -37,13 +41,14 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip __getattr__
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "PROVENANCE_NAME", "ClassificationResult", "ClassificationTask", "DPRecord", "PeftTransferError",
-    "StudentLineage", "TaskRecord", "TokenizedTask", "TransferRecord", "TransferablePromptConfig",
-    "create_prompt_model", "evaluate_classification", "export_prompt", "get_task", "init_prompt_from_text",
-    "label_logits", "load_prompt", "predict_scores", "prompt_embeddings", "save_prompt", *_LAZY,
-]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = ["PeftTransferError", *_LAZY]

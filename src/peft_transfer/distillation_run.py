@@ -1,7 +1,8 @@
 """One distillation job end to end: teacher + corpus -> student folder (weights, tokenizer, card), resumable.
 
 Used by `peft-transfer distill` and the benchmark. Checkpoints go to `<out>/checkpoints` (stock Trainer
-checkpoints); a rerun with the same `out` resumes from the newest one. Bad input is refused before the
+checkpoints); a rerun with the same `out` and settings resumes from the newest one, other settings are
+refused (`rerun_guard`; `resume=False` starts over). Bad input is refused before the
 expensive part: a teacher too large for memory (estimated from its config on the meta device, before any
 weight is loaded), a tokenizer whose ids exceed the teacher's vocabulary, a corpus shorter than one block.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -22,9 +23,11 @@ from .distillation_data import collator_for, perplexity, prepare_blocks, split_h
 from .distillation_trainer import DistillationTrainer
 from .errors import PeftTransferError
 from .provenance import text_fingerprint
+from .rerun_guard import checkpoint_step, guard_rerun
 from .student import LINEAGE_KEY, make_student, student_lineage
 from .student_card import DistillationSummary, save_student_card
 from .teacher_cache import META_NAME, build_teacher_cache, load_teacher_cache
+from .training_budget import spent_seconds
 from .training_log import JsonlLogCallback
 from .weights_hash import state_dict_sha256
 
@@ -66,6 +69,17 @@ def check_teacher_fits(path: str, dtype_bytes: int = 4, available: int | None = 
             f"activations, but only {available / 2**30:.1f} GiB of memory is available. Use a machine with more "
             "memory (a GPU through accelerate) or a smaller teacher.")
     return n
+
+
+def check_same_vocabulary(own, tokenizer, name: str) -> None:
+    """Refuse a --tokenizer that maps tokens to other ids than the teacher's own tokenizer (added tokens
+    beyond it are checked against the embedding by `check_tokenizer_matches`)."""
+    mine, theirs = own.get_vocab(), tokenizer.get_vocab()
+    differ = [t for t, i in mine.items() if theirs.get(t) != i]
+    if differ:
+        raise PeftTransferError(
+            f"--tokenizer {name} is not the teacher's tokenizer: {len(differ)} of the teacher's {len(mine)} tokens "
+            f"have another id or are missing (e.g. {differ[0]!r}). Omit --tokenizer to use the teacher's own.")
 
 
 def check_tokenizer_matches(teacher: PreTrainedModel, tokenizer) -> None:
@@ -118,6 +132,21 @@ class DistillJob:
     logging_steps: int | None = None  # default: max(1, min(10, max_steps // 10))
     extra_args: dict = field(default_factory=dict)  # more DistillationConfig fields
     callbacks: list = field(default_factory=list)  # extra TrainerCallbacks (e.g. a benchmark's clock)
+    resume: bool = True  # False: start over, deleting <out>/checkpoints and <out>/teacher_cache
+
+# DistillJob fields a rerun may change and still resume (everything else must match: `rerun_guard`)
+RESUMABLE_FIELDS = ("out", "max_steps", "save_steps", "save_total_limit", "progress", "callbacks", "resume",
+                    "max_minutes", "logging_steps")  # how long and how loudly, not what is trained
+
+
+def distill_settings(job: DistillJob, kept_layers: list[int], texts: list[str]) -> dict:
+    """What determines the student besides the step count: the job's settings with the kept layers
+    resolved (num_keep's default spelled out) and the corpus's content fingerprint."""
+    from .provenance import text_fingerprint
+
+    settings = {f.name: getattr(job, f.name) for f in fields(job) if f.name not in RESUMABLE_FIELDS}
+    settings.update(keep_layers=list(kept_layers), num_keep=None, corpus_fingerprint=text_fingerprint(texts))
+    return settings
 
 
 def run_distillation(job: DistillJob) -> DistillationSummary:
@@ -133,7 +162,8 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
     if job.tokenizer:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model(job.tokenizer)[0])
+        own, tokenizer = tokenizer, AutoTokenizer.from_pretrained(resolve_model(job.tokenizer)[0])
+        check_same_vocabulary(own, tokenizer, job.tokenizer)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
     check_tokenizer_matches(teacher, tokenizer)
@@ -146,6 +176,9 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
     n_eval = len(eval_blocks) if eval_blocks is not None else 0
 
     student = make_student(teacher, job.keep_layers, job.num_keep)
+    resumable = guard_rerun(out, distill_settings(job, student_lineage(student).kept_layers, texts), job.resume,
+                            [*(out / "checkpoints").glob("checkpoint-*"), out / "teacher_cache"],
+                            write=int(os.environ.get("RANK", "0")) == 0, what="distillation")
     undistilled_ppl = perplexity(student, tokenizer, eval_blocks) if eval_blocks is not None else None
     train_data, cache_temperature, teacher_logits = train_blocks, None, "full vocabulary, teacher run online"
     if job.top_k > 0:
@@ -174,7 +207,11 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
         model=student, teacher=teacher, args=args, teacher_cache_temperature=cache_temperature,
         train_dataset=train_data, data_collator=collator_for(student, tokenizer, seed=job.seed),
         processing_class=tokenizer, callbacks=[JsonlLogCallback(out / LOG_NAME), *job.callbacks])
-    last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    last = get_last_checkpoint(args.output_dir) if resumable and Path(args.output_dir).is_dir() else None
+    spent = spent_seconds(last)
+    budget_spent = job.max_minutes is not None and spent is not None and spent >= job.max_minutes * 60
+    if (checkpoint_step(last) >= job.max_steps or budget_spent) and (out / "distillation_summary.json").is_file():
+        return DistillationSummary(**json.loads((out / "distillation_summary.json").read_text()))  # finished
     if last and job.progress:
         print(f"[peft-transfer] resuming from {last}")
     trainer.train(resume_from_checkpoint=last)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from datasets import Dataset
-from peft import PeftModel
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from .errors import PeftTransferError
+from .labels import encode_labels
 from .metrics import accuracy, macro_f1
 from .prompted_forward import is_masked_lm, label_logits
 from .task import ClassificationTask
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 
 @dataclass
@@ -72,9 +76,11 @@ def evaluate_classification(
     for column in (task.text_column, task.label_column):
         if column not in dataset.column_names:
             raise PeftTransferError(f"The evaluation set has no {column!r} column (columns: {dataset.column_names}).")
+    dataset = encode_labels(dataset, task)
     labels = np.asarray(dataset[task.label_column])
-    if labels.min() < 0 or labels.max() >= task.num_classes:
-        raise PeftTransferError(f"Labels must be class indices 0..{task.num_classes - 1} for task {task.name!r}.")
+    if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= task.num_classes:
+        raise PeftTransferError(f"Labels must be class indices 0..{task.num_classes - 1} or class names "
+                                f"({', '.join(task.class_names)}) of task {task.name!r}.")
     scores = predict_scores(model, tokenizer, task, list(dataset[task.text_column]), batch_size, use_prompt, progress)
     predictions = scores.argmax(1)
     return ClassificationResult(accuracy(predictions, labels), macro_f1(predictions, labels, task.num_classes),

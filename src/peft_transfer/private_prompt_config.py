@@ -115,6 +115,10 @@ class PrivatePromptConfig(TrainingArguments):
             raise PeftTransferError(f"physical_batch_size must be at least 1 (got {self.physical_batch_size}).")
         if self.learning_rate <= 0:
             raise PeftTransferError(f"learning_rate must be positive (got {self.learning_rate}).")
+        if self.max_steps == 0 or (self.max_steps < 0 and not self.num_train_epochs > 0):
+            raise PeftTransferError(
+                f"nothing to train: max_steps {self.max_steps} and num_train_epochs {self.num_train_epochs}; give a "
+                "positive number of steps (--max-steps) or epochs (--epochs).")
         super().__post_init__()
 
     def resolved_delta(self, num_examples: int) -> float:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from peft import PromptTuningConfig
 from peft.utils import CONFIG_NAME
 
@@ -124,6 +124,11 @@ def _read_json(repo: str, filename: str, subfolder: str | None, required: bool, 
         try:
             path = hf_hub_download(repo, filename, subfolder=subfolder,
                                    **{k: v for k, v in hub_kwargs.items() if k in allowed})
+        except LocalEntryNotFoundError:  # offline (HF_HUB_OFFLINE, or the Hub unreachable) and not cached
+            if required:
+                raise PeftTransferError(f"{repo} is no local folder, and no prompt of that Hub id is in the local "
+                                        "Hugging Face cache (the Hub is offline). Check the path.") from None
+            return {}
         except EntryNotFoundError:
             if required:
                 raise PeftTransferError(f"Hub repo {repo} has no {filename}: it is not a saved prompt.") from None

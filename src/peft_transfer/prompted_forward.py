@@ -12,15 +12,25 @@ logits equal stock PEFT's at the same position (tested).
 from __future__ import annotations
 
 import inspect
+import sys
+from typing import TYPE_CHECKING
 
 import torch
-from peft import PeftModel
 from transformers import PreTrainedModel
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+
+
+def is_peft_model(model) -> bool:
+    """True for a PeftModel, without importing peft (seconds) when nothing has: then no model can be one."""
+    peft = sys.modules.get("peft")
+    return peft is not None and isinstance(model, peft.PeftModel)
 
 
 def base_model_of(model: PreTrainedModel | PeftModel) -> PreTrainedModel:
     """The transformers model under a PeftModel (or the model itself)."""
-    return model.get_base_model() if isinstance(model, PeftModel) else model
+    return model.get_base_model() if is_peft_model(model) else model
 
 
 def is_masked_lm(model: PreTrainedModel | PeftModel) -> bool:
@@ -79,7 +89,7 @@ def label_logits(
     label_positions = label_positions.to(device)
     batch = input_ids.shape[0]
     embeds = base.get_input_embeddings()(input_ids)
-    if prompt is None and use_prompt and isinstance(model, PeftModel):
+    if prompt is None and use_prompt and is_peft_model(model):
         prompt = prompt_embeddings(model, batch)
     offset = 0
     if prompt is not None:

@@ -9,11 +9,13 @@ generation task (prompted slot filling) can join later by providing the same int
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import PeftTransferError
 from .provenance import TaskRecord
+
+if TYPE_CHECKING:
+    import torch
 
 TEXT_SLOT = "{text}"
 MASK_SLOT = "{mask}"
@@ -156,6 +158,8 @@ class TokenizedTask:
 
     def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Tokenize texts into a padded batch with each example's label position (in text coordinates)."""
+        import torch
+
         if len(texts) == 0:
             raise PeftTransferError("Nothing to encode: the batch is empty.")
         tok = self.tokenizer
@@ -178,6 +182,8 @@ class TokenizedTask:
 
     def class_scores(self, label_logits: torch.Tensor) -> torch.Tensor:
         """(batch, vocab) logits at the label position -> (batch, classes) mean label-word logits."""
+        import torch
+
         flat = [i for ids in self.label_token_ids for i in ids]
         weights = torch.zeros(self.task.num_classes, len(flat), dtype=label_logits.dtype, device=label_logits.device)
         k = 0

@@ -35,6 +35,17 @@ DEFAULT_TASKS = {"rotten_tomatoes": rotten_tomatoes_task, "bbc_news": bbc_news_t
 def get_task(name: str) -> ClassificationTask:
     """A default task by name (the name of its embedded data set)."""
     if name not in DEFAULT_TASKS:
-        raise PeftTransferError(f"Unknown task {name!r}; default tasks: {sorted(DEFAULT_TASKS)}. Or give a template "
-                                "and label words.")
+        raise PeftTransferError(f"Unknown task {name!r}; embedded tasks: {sorted(DEFAULT_TASKS)}. For your own task "
+                                "give its template and label words (--template and --label-words; in a `run` YAML "
+                                "a task mapping, see `peft-transfer run --print-config`).")
     return DEFAULT_TASKS[name]()
+
+
+def task_from_record(record) -> ClassificationTask:
+    """The task a prompt records (`TaskRecord`): the embedded task itself when the record is one unchanged
+    (its description and length limit are not recorded), else a task built from the record."""
+    if record.name in DEFAULT_TASKS:
+        task = DEFAULT_TASKS[record.name]()
+        if task.template == record.template and task.label_words == [list(w) for w in record.label_words]:
+            return task
+    return ClassificationTask.from_record(record)

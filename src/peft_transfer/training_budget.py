@@ -11,8 +11,10 @@ upper bound.
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from pathlib import Path
 
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
@@ -56,3 +58,15 @@ class TrainingClock(TrainerCallback, ExportableState):
     def state(self) -> dict:
         return {"args": {"budget_seconds": self.budget_seconds, "elapsed_before": round(self.elapsed(), 3)},
                 "attributes": {}}
+
+
+def spent_seconds(checkpoint: str | Path | None) -> float | None:
+    """Training seconds a checkpoint's `TrainingClock` had counted (None without a clock or a checkpoint)."""
+    state = Path(checkpoint) / "trainer_state.json" if checkpoint else None
+    if state is None or not state.is_file():
+        return None
+    clocks = json.loads(state.read_text()).get("stateful_callbacks", {}).get(TrainingClock.__name__)
+    if not clocks:
+        return None
+    clock = clocks[0] if isinstance(clocks, list) else clocks
+    return float(clock["args"]["elapsed_before"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import re
+from pathlib import Path
 
 import torch
 from peft import PeftModel
@@ -19,8 +21,10 @@ from .prompt_model import create_prompt_model, hidden_size, load_prompt, model_i
 from .prompted_forward import is_masked_lm
 from .provenance import TransferRecord, text_fingerprint
 from .public_logits import compute_label_logits, public_text_list
+from .rerun_guard import checkpoint_step, guard_rerun
 from .student import student_lineage
 from .task import ClassificationTask
+from .tasks import task_from_record
 from .transfer_config import TransferConfig
 from .transfer_trainer import PromptTransferTrainer, check_compatible
 
@@ -36,11 +40,12 @@ def init_target_prompt(target: PreTrainedModel, tokenizer, source: PeftModel, so
     if args.prompt_init == "source":
         if hidden_size(target) != hidden_size(source.get_base_model()):
             raise PeftTransferError(
-                f"prompt_init='source' copies p_s, but the student's hidden size {hidden_size(source.get_base_model())}"
-                f" differs from the target {model_id(target)}'s {hidden_size(target)}; use prompt_init='text'.")
+                f"--prompt-init source (prompt_init='source') copies p_s, but the student's hidden size "
+                f"{hidden_size(source.get_base_model())} differs from the target {model_id(target)}'s "
+                f"{hidden_size(target)}; use --prompt-init text.")
         if n_virtual != source_config.num_virtual_tokens:
-            raise PeftTransferError("prompt_init='source' copies p_s, so num_virtual_tokens must equal p_s's "
-                                    f"({source_config.num_virtual_tokens}).")
+            raise PeftTransferError("--prompt-init source (prompt_init='source') copies p_s, so num_virtual_tokens "
+                                    f"must equal p_s's ({source_config.num_virtual_tokens}).")
     prompt = create_prompt_model(
         target, tokenizer, task, num_virtual_tokens=n_virtual, init_text=source_config.prompt_tuning_init_text,
         target=model_id(target), tuned_on=source_config.tuned_on,
@@ -75,16 +80,18 @@ def transfer_prompt(
     `<output_dir>/export`; `<export_dir>/<target id>` for several targets) with `base_model_name_or_path` = the
     target, `tuned_on`, `student`, `task` and `dp` kept from the source (transfer is post-processing, so the
     DP guarantee holds) and a `TransferRecord`; checkpoints and the monitor stay in `args.output_dir`
-    (`<output_dir>/<target id>`). `resume=True` continues from the last checkpoint there when there is one.
-    The student+p_s and student logits are computed once and shared by all targets.
+    (`<output_dir>/<target id>`). `resume=True` continues from the last checkpoint there when the folder's
+    recorded settings are these (other settings are refused: `rerun_guard`); `resume=False` deletes old
+    checkpoints there first. The student+p_s and student logits are computed once and shared by all targets.
     """
     if os.path.isdir(source_prompt):
         check_prompt_export(source_prompt)
     source_config = TransferablePromptConfig.from_pretrained(str(source_prompt))
     if task is None:
         if source_config.task is None:
-            raise PeftTransferError(f"The prompt at {source_prompt} carries no task record; pass task=... .")
-        task = ClassificationTask.from_record(source_config.task)
+            raise PeftTransferError(f"The prompt at {source_prompt} carries no task record; name its task (--task, "
+                                    "or --template and --label-words; task=... in Python).")
+        task = task_from_record(source_config.task)
     check_source_overlap(args.public_dataset_name, task.name)
     targets = list(target) if isinstance(target, (list, tuple)) else [target]
     if not targets:
@@ -118,11 +125,19 @@ def transfer_prompt(
         if len(targets) > 1:
             run_args = copy.deepcopy(args)
             run_args.output_dir = os.path.join(args.output_dir, name)
+        resumable = guard_rerun(run_args.output_dir, transfer_settings(student_prompted, t, task, texts, run_args),
+                                resume, Path(run_args.output_dir).glob("checkpoint-*"), write=run_args.should_save,
+                                what="transfer")
+        checkpoint = get_last_checkpoint(run_args.output_dir) if resumable else None
+        if checkpoint_step(checkpoint) >= run_args.max_steps and _saved(run_args.output_dir):
+            finished = load_prompt(t, run_args.output_dir)  # finished with these settings: nothing to train
+            if run_args.should_save and not _saved(export):
+                export_prompt(run_args.output_dir, export)
+            results.append(finished)
+            continue
         p_t = init_target_prompt(t, tokenizer, student_prompted, source_config, task, run_args)
         trainer = PromptTransferTrainer(p_t, student_prompted, run_args, texts, task, tokenizer,
                                         callbacks=callbacks, student_constants=student_constants)
-        checkpoint = get_last_checkpoint(run_args.output_dir) if resume and os.path.isdir(run_args.output_dir) \
-            else None
         output = trainer.train(resume_from_checkpoint=checkpoint)
         config = p_t.peft_config[p_t.active_adapter]
         config.base_model_name_or_path = model_id(t)
@@ -143,6 +158,29 @@ def transfer_prompt(
         p_t.eval()
         results.append(p_t)
     return results if isinstance(target, (list, tuple)) else results[0]
+
+
+def transfer_settings(source: PeftModel, target: PreTrainedModel, task: ClassificationTask, texts: list[str],
+                      args: TransferConfig) -> dict:
+    """What determines p_t besides the step count (`rerun_guard`): p_s's weights, the models, the task, the
+    public texts' content and the POST and optimiser settings."""
+    weight = source.prompt_encoder[source.active_adapter].embedding.weight.detach().float().cpu().contiguous()
+    return {
+        "source_prompt": "sha256:" + hashlib.sha256(weight.numpy().tobytes()).hexdigest(),
+        "student": model_id(source.get_base_model()), "target": model_id(target), "task": task.record().to_dict(),
+        "public_dataset": args.public_dataset_name, "public_fingerprint": text_fingerprint(texts),
+        **{key: getattr(args, key) for key in _SETTINGS},
+    }
+
+
+_SETTINGS = ("alpha", "temperature", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
+             "seed", "prompt_init", "num_virtual_tokens", "monitor_size", "lr_scheduler_type", "weight_decay",
+             "optim")
+
+
+def _saved(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, "adapter_model.safetensors")) and os.path.isfile(
+        os.path.join(folder, "prompt_provenance.json"))
 
 
 def _last_loss(trainer: PromptTransferTrainer, output) -> float | None:

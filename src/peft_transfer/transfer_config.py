@@ -52,8 +52,8 @@ class TransferConfig(TrainingArguments):
 
     def __post_init__(self):
         if not 0.0 <= self.alpha <= 1.0:
-            raise PeftTransferError(f"alpha must lie in [0, 1] (got {self.alpha}); 0 = copy the prompted output, "
-                                    "1 = copy only the prompt-induced shift (the paper's default: 0.5).")
+            raise PeftTransferError(f"alpha (--alpha) must lie in [0, 1], got {self.alpha}: 0 = copy the prompted "
+                                    "output, 1 = copy only the prompt-induced shift (the paper's default: 0.5).")
         if not self.temperature > 0:
             raise PeftTransferError(f"temperature must be positive (got {self.temperature}); the paper uses 2.")
         if self.num_virtual_tokens is not None and self.num_virtual_tokens < 1:
@@ -65,8 +65,8 @@ class TransferConfig(TrainingArguments):
         if self.cache_batch_size < 1:
             raise PeftTransferError("cache_batch_size must be at least 1.")
         if self.max_steps is None or self.max_steps < 1:
-            raise PeftTransferError(f"max_steps must be a positive number of transfer steps (got {self.max_steps}); "
-                                    "POST reports the prompt after a fixed number of steps.")
+            raise PeftTransferError(f"the number of transfer steps (--steps, max_steps) must be at least 1, got "
+                                    f"{self.max_steps}: POST reports the prompt after a fixed number of steps.")
         if self.learning_rate <= 0:
             raise PeftTransferError(f"learning_rate must be positive (got {self.learning_rate}).")
         super().__post_init__()

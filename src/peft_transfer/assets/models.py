@@ -9,8 +9,6 @@ nothing half-written), which later loads in about a second.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from transformers import (
 )
 
 from ..errors import PeftTransferError
+from .gguf_models import convert_gguf, gguf_model_path, is_gguf_file
 from .package_files import package_file
 
 
@@ -79,29 +78,9 @@ def embedded_model_path(name: str, verbose: bool = True) -> Path:
     if verbose:
         print(f"[peft-transfer] converting {spec.gguf_file} to safetensors under {target} (once per machine)")
     start = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    for key, token in spec.special_tokens:
-        setattr(tokenizer, key, token)
-    gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    config = gguf_model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    config._name_or_path = spec.hub_id
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(gguf_model.state_dict())
-    model.generation_config = gguf_model.generation_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "EMBEDDED_SOURCE.txt").write_text(f"{spec.description}\nsource: {spec.pip_name}=={spec.version}/"
-                                                 f"{spec.gguf_file}\nhub id: {spec.hub_id}\n")
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    convert_gguf(gguf, target, record_id=spec.hub_id, special_tokens=spec.special_tokens,
+                 note=f"{spec.description}\nsource: {spec.pip_name}=={spec.version}/{spec.gguf_file}\n"
+                      f"hub id: {spec.hub_id}", source_file="EMBEDDED_SOURCE.txt")
     if verbose:
         print(f"[peft-transfer] converted in {time.perf_counter() - start:.0f} s")
     return target
@@ -109,7 +88,8 @@ def embedded_model_path(name: str, verbose: bool = True) -> Path:
 
 def resolve_model(name_or_path: str) -> tuple[str, str]:
     """(path to load from, id to record): embedded names map to their cached folder and Hub id, shipped
-    students to their reassembled folder and their name."""
+    students to their reassembled folder and their name, GGUF files to their converted folder (`gguf_models`)
+    and their path."""
     from .shipped_students import shipped_student, shipped_student_path
 
     spec = _embedded(name_or_path)
@@ -118,6 +98,8 @@ def resolve_model(name_or_path: str) -> tuple[str, str]:
     student = shipped_student(name_or_path)
     if student is not None and not Path(name_or_path).exists():
         return str(shipped_student_path(student.name)), student.name
+    if is_gguf_file(name_or_path):  # a local GGUF file: converted once, recorded by its path
+        return str(gguf_model_path(name_or_path)), name_or_path
     return name_or_path, name_or_path
 
 

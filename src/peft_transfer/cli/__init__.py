@@ -1,7 +1,9 @@
 """`peft-transfer` command line: one subcommand per role, plus the whole pipeline.
 
-Each subcommand lives in its own module with `register(subparsers)`; errors the user can fix
-(`PeftTransferError`) print one line, without a traceback, and exit with status 2.
+Each subcommand lives in its own module with `register(parser)`; those modules import only the standard
+library at load time (torch, transformers and peft are imported inside the command that runs), so
+`--help` and argument errors answer at once. Every error the user can fix prints one line and exits with
+status 2: argument errors (`_Parser.error`) and `PeftTransferError`s alike, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ import argparse
 import importlib
 import os
 import sys
+import textwrap
 
 from ..errors import PeftTransferError
 
-# module name -> help; each module defines register(subparsers) and sets `func` on its parser
+# module name -> help; each module defines register(parser) and sets `func` on it
 COMMANDS = {
-    "run": "the whole POST pipeline on the embedded model and data (the main job)",
+    "run": "the whole POST pipeline on the embedded model and data, or on your own tasks (the main job)",
     "evaluate": "accuracy and macro-F1 of a model, with or without a prompt, on a labelled set",
     "assets": "prepare or list the embedded model and data sets",
     "distill": "distil a small student from a teacher LM on public text (provider stage 1, resumable)",
@@ -28,18 +31,46 @@ COMMANDS = {
 }
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's line breaks and appends each option's default (unless None or False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        hidden = default is None or default is False or default == argparse.SUPPRESS or default == []
+        if "%(default)" in text or hidden or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="peft-transfer", description="Private, portable soft prompts (POST).")
+    parser = _Parser(prog="peft-transfer", description="Private, portable soft prompts (POST).",
+                     formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f".{name.replace('-', '_')}_cmd", __name__)
-        module.register(sub.add_parser(name, help=help_text, description=help_text))
+        description = textwrap.fill(getattr(module, "DESCRIPTION", help_text), 100)
+        command = sub.add_parser(name, help=help_text, description=description, formatter_class=HelpFormatter)
+        module.register(command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or an argument error (2), already printed
+        return int(exc.code or 0)
+    from .warning_filters import quiet_library_warnings
+
+    quiet_library_warnings(getattr(args, "accountant", "prv"))
     try:
         return int(args.func(args) or 0)
     except PeftTransferError as exc:

@@ -6,7 +6,9 @@ import argparse
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["prepare", "list"], nargs="?", default="list")
+    parser.add_argument("action", choices=["prepare", "list"], nargs="?", default="list",
+                        help="list: name the embedded model and data sets; prepare: convert the embedded model to "
+                             "safetensors once (otherwise done on first use) (default: list)")
     parser.set_defaults(func=run)
 
 

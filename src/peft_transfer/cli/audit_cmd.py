@@ -3,40 +3,38 @@
 from __future__ import annotations
 
 import argparse
-import math
 
-from .common import add_task_arguments, task_from_args
-
-
-def _epsilon(value: str) -> float:
-    if value.lower() in ("inf", "infinity", "none"):
-        return math.inf
-    number = float(value)
-    if number <= 0:
-        raise argparse.ArgumentTypeError("epsilon must be positive (or 'inf' for no DP)")
-    return number
+from .arg_types import epsilon, layer_list, open_unit_interval, positive_float, positive_int
+from .common import add_task_arguments, check_out_folder, task_from_args
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="smollm2-135m", help="embedded model name, local folder or Hub id")
-    parser.add_argument("--keep-layers", help="audit on a layer-dropped student of --model, e.g. 0,1,28,29")
-    add_task_arguments(parser)
-    parser.add_argument("--data", help="labelled pool: an embedded set name, a csv/jsonl file or a saved datasets "
-                                       "folder (default: the task's embedded set)")
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--pool-size", type=int, default=200, help="examples drawn from --data for the audit pool")
-    parser.add_argument("--shadows", type=int, default=8, help="number K of shadow prompts (at least 4)")
-    parser.add_argument("--epsilon", type=_epsilon, default=8.0, help="DP budget of each shadow ('inf': no DP)")
-    parser.add_argument("--delta", type=float, help="DP delta (default: the tuning default)")
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--max-steps", type=int, default=-1, help="optimizer steps per shadow (overrides --epochs)")
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--num-virtual-tokens", type=int)
+    parser.add_argument("--model", default="smollm2-135m", help="embedded model name, local folder, .gguf file or "
+                                                                "Hub id")
+    parser.add_argument("--keep-layers", type=layer_list,
+                        help="audit on a layer-dropped student of --model, e.g. 0,1,28,29 (default: --model itself)")
+    add_task_arguments(parser, prompt_flags="--target-prompt")
+    parser.add_argument("--data", help="labelled pool: an embedded set name, a csv/jsonl/json/parquet file or a saved "
+                                       "datasets folder; labels as class indices or class names (default: the task's "
+                                       "embedded set)")
+    parser.add_argument("--split", default=None, help="split of an embedded set or DatasetDict folder (default: train; "
+                                                      "a single file is used whole)")
+    parser.add_argument("--pool-size", type=positive_int, default=200,
+                        help="examples drawn from --data for the audit pool")
+    parser.add_argument("--shadows", type=positive_int, default=8, help="number K of shadow prompts (at least 4)")
+    parser.add_argument("--epsilon", type=epsilon, default=8.0, help="DP budget of each shadow ('inf': no DP)")
+    parser.add_argument("--delta", type=open_unit_interval, help="DP delta (default: the tuning default, 1/(10 N))")
+    parser.add_argument("--epochs", type=positive_float, default=1.0, help="passes over each shadow's half of the "
+                                                                           "pool")
+    parser.add_argument("--max-steps", type=positive_int, default=None,
+                        help="optimizer steps per shadow, instead of --epochs (default: what --epochs gives)")
+    parser.add_argument("--learning-rate", type=positive_float, help="Adam learning rate (default: tune's, 1e-3)")
+    parser.add_argument("--batch-size", type=positive_int, help="logical batch size (default: tune's, 16)")
+    parser.add_argument("--num-virtual-tokens", type=positive_int, help="prompt length (default: tune's, 20)")
     parser.add_argument("--target-prompt", help="attack this saved prompt instead of each shadow in turn")
     parser.add_argument("--target-members-column", default="member",
                         help="bool column of --data: was the row in the target prompt's training set")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pool, the halves and the shadows' data order")
     parser.add_argument("--out", required=True, help="output folder (shadows are kept there: rerun to resume)")
     parser.set_defaults(func=run)
 
@@ -67,28 +65,33 @@ def build_tune_args(epsilon: float, out: str, seed: int, delta: float | None = N
 def run(args: argparse.Namespace) -> int:
     import os
 
-    import numpy as np
-
-    from ..assets import load_model
-    from ..audit import run_lira_audit
     from ..audit.lira import MIN_SHADOWS
-    from ..data_files import load_labelled
     from ..errors import PeftTransferError
 
     if args.shadows < MIN_SHADOWS:  # before loading anything
         raise PeftTransferError(f"--shadows must be at least {MIN_SHADOWS} (got {args.shadows}); the paper uses 8.")
-    task = task_from_args(args)
-    data = load_labelled(args.data or task.name, split=args.split)
+    check_out_folder(args.out)
+    from .references import check_model_ref, check_prompt_ref
+
+    check_model_ref(args.model, "--model")
+    if args.target_prompt:
+        check_prompt_ref(args.target_prompt, "--target-prompt")
+    import numpy as np
+
+    from ..assets import load_model
+    from ..audit import run_lira_audit
+    from ..data_files import load_labelled
+
+    task = task_from_args(args, prompts=[args.target_prompt], default=args.data)
+    data = load_labelled(args.data or task.name, split=args.split, task=task)
+    tune_args = build_tune_args(args.epsilon, os.path.join(args.out, "trainer"), args.seed, args.delta,
+                                args.epochs, args.max_steps or -1, args.learning_rate, args.batch_size,
+                                args.num_virtual_tokens)
     model, tokenizer = load_model(args.model)
     if args.keep_layers:
         from ..student import make_student
 
-        try:
-            layers = [int(x) for x in args.keep_layers.split(",")]
-        except ValueError as exc:
-            raise PeftTransferError(f"--keep-layers must be comma-separated integers (got {args.keep_layers!r}).") \
-                from exc
-        model = make_student(model, keep_layers=layers)
+        model = make_student(model, keep_layers=args.keep_layers)
     members = None
     if args.target_prompt:
         if args.target_members_column not in data.column_names:
@@ -100,9 +103,6 @@ def run(args: argparse.Namespace) -> int:
         pool_size = None  # membership is per row: the whole data set is the pool
     else:
         pool_size = args.pool_size
-    tune_args = build_tune_args(args.epsilon, os.path.join(args.out, "trainer"), args.seed, args.delta,
-                                args.epochs, args.max_steps, args.learning_rate, args.batch_size,
-                                args.num_virtual_tokens)
     result = run_lira_audit(model, tokenizer, task, data, num_shadows=args.shadows, tune_args=tune_args,
                             seed=args.seed, out_dir=args.out, pool_size=pool_size, delta=args.delta,
                             target_prompt=args.target_prompt, target_members=members)

@@ -5,24 +5,34 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .arg_types import positive_int
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="artifact folders, log files or model cards to scan")
     parser.add_argument("--data", required=True, help="the private training data: an embedded set name, a "
                                                       "csv/jsonl file or a saved datasets folder")
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--limit", type=int, help="check only the first N training texts")
-    parser.add_argument("--ngram", type=int, default=8, help="flag any run of this many words of a training text")
-    parser.add_argument("--min-chars", type=int, default=20,
+    parser.add_argument("--split", default=None, help="split of an embedded set or DatasetDict folder (default: train; "
+                                                      "a single file is used whole)")
+    parser.add_argument("--text-column", default="text", help="column of --data holding the private texts")
+    parser.add_argument("--limit", type=positive_int, help="check only the first N training texts (default: all)")
+    parser.add_argument("--ngram", type=positive_int, default=8,
+                        help="flag any run of this many words of a training text")
+    parser.add_argument("--min-chars", type=positive_int, default=20,
                         help="training texts shorter than NGRAM words are matched whole when at least this long")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
+    from ..errors import PeftTransferError
+
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        raise PeftTransferError(f"no such file or folder to scan: {', '.join(missing)}")
     from ..audit.leakage import find_leaks
     from ..data_files import load_labelled
-    from ..errors import PeftTransferError
 
     data = load_labelled(args.data, split=args.split, limit=args.limit)
     if args.text_column not in data.column_names:

@@ -4,32 +4,50 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_task_arguments, task_from_args
+from .arg_types import positive_int
+from .common import add_task_arguments, check_out_folder, task_from_args
+
+_PROMPTS = (("source_prompt", "--source-prompt"), ("transferred_prompt", "--transferred-prompt"))
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", default="smollm2-135m", help="target model (embedded name, folder or Hub id)")
-    parser.add_argument("--student", help="the student p_s was tuned on (for CompPT)")
-    parser.add_argument("--source-prompt", help="p_s (for CompPT and Direct)")
-    parser.add_argument("--transferred-prompt", help="p_t from `peft-transfer transfer` (POST)")
+    parser.add_argument("--target", default="smollm2-135m", help="target model (embedded name, folder, .gguf file or "
+                                                                 "Hub id)")
+    parser.add_argument("--student", help="the student p_s was tuned on (for CompPT; default: no CompPT row)")
+    parser.add_argument("--source-prompt", help="p_s (for CompPT and Direct; default: no such rows)")
+    parser.add_argument("--transferred-prompt", help="p_t from `peft-transfer transfer` (POST; default: no POST row)")
     parser.add_argument("--full-prompt", action="append", default=[],
                         help="a prompt tuned on the target with the private data (FullPT); repeat for DP/non-DP")
-    add_task_arguments(parser)
-    parser.add_argument("--data", help="labelled test data (default: the task's embedded set)")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--limit", type=int, help="score only the first N examples")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", help="folder for comparison.md and comparison.json")
+    add_task_arguments(parser, prompt_flags="the prompts")
+    parser.add_argument("--data", help="labelled test data; labels as class indices or class names (default: the "
+                                       "task's embedded set)")
+    parser.add_argument("--split", default=None, help="split of an embedded set or DatasetDict folder (default: "
+                                                      "test; a single file is scored whole)")
+    parser.add_argument("--limit", type=positive_int, help="score only the first N examples (default: all)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="examples per forward pass")
+    parser.add_argument("--out", help="folder for comparison.md and comparison.json (default: print only)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out:
+        check_out_folder(args.out)
+    from .references import check_model_ref, check_prompt_ref
+
+    check_model_ref(args.target, "--target")
+    if args.student:
+        check_model_ref(args.student, "--student")
+    prompts = [(getattr(args, key), flag) for key, flag in _PROMPTS] + [(p, "--full-prompt") for p in args.full_prompt]
+    for path, flag in prompts:
+        if path:
+            check_prompt_ref(path, flag)
     from ..assets import load_model
     from ..comparison import compare_prompts, comparison_markdown, write_comparison
-    from ..data_files import load_labelled
+    from ..data_files import describe_split, load_labelled
 
-    task = task_from_args(args)
-    data = load_labelled(args.data or task.name, split=args.split, limit=args.limit)
+    task = task_from_args(args, prompts=[path for path, _ in prompts], default=args.data)
+    source = args.data or task.name
+    data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task)
     target, tokenizer = load_model(args.target)
     student = load_model(args.student)[0] if args.student else None
     rows = compare_prompts(target, tokenizer, task, data, student=student, source_prompt=args.source_prompt,
@@ -37,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size, progress=True)
     print(comparison_markdown(rows))
     if args.out:
-        md, js = write_comparison(rows, args.out, {"task": task.name, "data": args.data or task.name,
-                                                   "split": args.split, "n": len(data)})
+        md, js = write_comparison(rows, args.out, {"task": task.name, "data": source,
+                                                   "split": describe_split(source, args.split, "test"),
+                                                   "n": len(data)})
         print(f"written: {md} and {js}")
     return 0

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from ..errors import PeftTransferError
-from ..hub import PushResult, push_prompt_to_hub, push_student_to_hub
+
+if TYPE_CHECKING:
+    from ..hub import PushResult
 
 KINDS = ("prompt", "student")
 
@@ -35,6 +38,8 @@ def maybe_push(args: argparse.Namespace, folder: str | os.PathLike, kind: str) -
         return None
     if kind not in KINDS:
         raise PeftTransferError(f"Cannot push a {kind!r}: only {' and '.join(KINDS)} folders go to the Hub.")
+    from ..hub import push_prompt_to_hub, push_student_to_hub
+
     push = push_prompt_to_hub if kind == "prompt" else push_student_to_hub
     result = push(folder, repo_id, private=not getattr(args, "hub_public", False),
                   commit_message=getattr(args, "hub_commit_message", None))

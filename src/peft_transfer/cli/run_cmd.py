@@ -1,28 +1,49 @@
 """`peft-transfer run [config.yaml]`: the whole POST pipeline (the main job).
 
 Defaults: the embedded SmolLM2-135M target, its distilled student (built once per machine), Rotten
-Tomatoes as the private task, movie plot summaries as the public transfer set, ε ∈ {∞, 8}.
+Tomatoes as the private task, movie plot summaries as the public transfer set, ε ∈ {∞, 8}. A YAML file
+overrides any setting and adds tasks of your own (`--print-config` writes every key with its default).
 """
 
 from __future__ import annotations
 
 import argparse
 
+DESCRIPTION = ("The whole POST pipeline: distil a student from the target (cached per machine), tune prompts on "
+               "it with each task's private data at each ε, transfer them to the target with public text, and "
+               "score ZS / FullPT / CompPT / Direct / POST. Resumable by stage; all settings are checked before "
+               "any work.")
+
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", nargs="?", help="YAML file overriding the defaults (see examples/pipeline.yaml)")
+    from ..pipeline.config_yaml import keys_help
+
+    parser.epilog = keys_help()
+    parser.add_argument("config", nargs="?", help="YAML file overriding the defaults (every key optional; see "
+                                                  "--print-config)")
     parser.add_argument("--quick", action="store_true", help="smoke run of a few minutes (numbers not meaningful)")
     parser.add_argument("--out", default=None, help="output folder (default: runs/embedded, or runs/quick)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the full YAML config (defaults, --quick and the config file applied) and exit")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..pipeline.config import load_pipeline_config
-    from ..pipeline.runner import run_pipeline
 
     config = load_pipeline_config(args.config, quick=args.quick)
+    if args.print_config:
+        from ..pipeline.config_yaml import config_yaml
+
+        print(config_yaml(config), end="")
+        return 0
+    from .common import check_out_folder
+
     out = args.out or ("runs/quick" if args.quick else "runs/embedded")
-    paths = run_pipeline(config, out)
+    check_out_folder(out)
+    from ..pipeline.runner import run_pipeline
+
+    paths = run_pipeline(config, out)  # validates every setting before anything loads
     print(paths["md"].read_text())
     print("results: " + ", ".join(str(p) for p in paths.values() if p.exists()))
     return 0

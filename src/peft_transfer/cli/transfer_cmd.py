@@ -7,47 +7,68 @@ import json
 import os
 
 from ..errors import PeftTransferError
+from .arg_types import non_negative_int, positive_float, positive_int, unit_interval
+from .common import add_task_arguments, check_out_folder, explicit_task, task_from_args
 from .hub_args import add_hub_arguments, maybe_push
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", required=True, help="folder (or Hub id) of the source prompt p_s")
-    parser.add_argument("--student", required=True, help="the model p_s was tuned on (folder, Hub id or embedded "
-                                                        "name)")
+    parser.add_argument("--student", required=True, help="the model p_s was tuned on (folder, Hub id, .gguf file or "
+                                                        "embedded name)")
     parser.add_argument("--target", nargs="+", default=["smollm2-135m"],
-                        help="target model(s); several targets give one sub-folder each under --out")
+                        help="target model(s) (folder, Hub id, .gguf file or embedded name); several targets give "
+                             "one sub-folder each under --out")
     parser.add_argument("--public", default="movie_plots",
                         help="public unlabelled texts: an embedded set (movie_plots, guardian_headlines, lee_news, "
                              "wikipedia, bbc_articles), a csv/jsonl/json/parquet file or a saved datasets folder")
-    parser.add_argument("--public-limit", type=int, default=256, help="use N public texts")
-    parser.add_argument("--max-public-words", type=int, default=None,
-                        help="cut each public text to its first N words (a step's cost grows with length)")
+    parser.add_argument("--public-limit", type=positive_int, default=256, help="use N public texts")
+    parser.add_argument("--max-public-words", type=positive_int, default=None,
+                        help="cut each public text to its first N words, as a step's cost grows with length "
+                             "(default: whole texts)")
+    add_task_arguments(parser, prompt_flags="--prompt", data=False)
     parser.add_argument("--out", required=True, help="output folder for the export of p_t (what may be published)")
-    parser.add_argument("--work-dir", default=None, help="checkpoints and the transfer monitor (default: <out>-work; "
-                                                        "a rerun resumes from it)")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--alpha", type=float, default=0.5)
-    parser.add_argument("--temperature", type=float, default=2.0)
-    parser.add_argument("--prompt-init", choices=["text", "source"], default="text")
-    parser.add_argument("--monitor-size", type=int, default=32, help="public texts held out for the monitor")
-    parser.add_argument("--save-steps", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    parser.add_argument("--work-dir", default=None,
+                        help="checkpoints and the transfer monitor (default: <out>-work; a rerun with the same "
+                             "settings resumes from it, other settings are refused)")
+    parser.add_argument("--steps", type=positive_int, default=1000, help="transfer steps (a rerun with more steps "
+                                                                         "continues)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="public texts per step")
+    parser.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--alpha", type=unit_interval, default=0.5,
+                        help="POST's α: weight of the prompt-induced-shift loss L2 (0 = copy the prompted student's "
+                             "output, 1 = copy only the shift)")
+    parser.add_argument("--temperature", type=positive_float, default=2.0, help="softmax temperature of both KL terms")
+    parser.add_argument("--prompt-init", choices=["text", "source"], default="text",
+                        help="start p_t from the embeddings of p_s's init text, or as a copy of p_s (same hidden "
+                             "size only)")
+    parser.add_argument("--monitor-size", type=non_negative_int, default=32,
+                        help="public texts held out for the monitor")
+    parser.add_argument("--save-steps", type=positive_int, default=100, help="checkpoint every N steps")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the public subset and the data order")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="start over, deleting the checkpoints in the work folder (needed to change settings)")
     parser.add_argument("--json", action="store_true", help="print the transfer record(s) as JSON")
     add_hub_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.push_to_hub and len(args.target) > 1:
+        raise PeftTransferError("--push-to-hub takes one target; push each sub-folder with `peft-transfer push`.")
+    check_out_folder(args.out)
+    from .references import check_model_ref, check_prompt_ref
+
+    check_prompt_ref(args.prompt, "--prompt")
+    check_model_ref(args.student, "--student")
+    for target in args.target:
+        check_model_ref(target, "--target")
     from ..assets import load_model
     from ..data_files import load_texts
     from ..transfer import transfer_prompt
     from ..transfer_config import TransferConfig
 
-    if args.steps < 1:
-        raise PeftTransferError("--steps must be at least 1.")
+    task = task_from_args(args, prompts=[args.prompt]) if explicit_task(args) is not None else None
     public = load_texts(args.public, limit=args.public_limit, seed=args.seed, max_words=args.max_public_words)
     student, tokenizer = load_model(args.student)
     targets = [load_model(t)[0] for t in args.target]
@@ -58,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         prompt_init=args.prompt_init, monitor_size=args.monitor_size, save_steps=args.save_steps, seed=args.seed,
         public_dataset_name=args.public,
     )
-    results = transfer_prompt(args.prompt, student, targets, tokenizer, public, config, resume=not args.no_resume,
-                              export_dir=args.out)
+    results = transfer_prompt(args.prompt, student, targets, tokenizer, public, config, task=task,
+                              resume=not args.no_resume, export_dir=args.out)
     records = [r.peft_config[r.active_adapter].transfer.to_dict() for r in results]
     if args.json:
         print(json.dumps(records if len(records) > 1 else records[0]))
@@ -70,6 +91,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"prompt export(s) under {args.out}; checkpoints and the transfer monitor under {work}")
     if len(args.target) == 1:
         maybe_push(args, args.out, "prompt")
-    elif args.push_to_hub:
-        raise PeftTransferError("--push-to-hub takes one target; push each sub-folder with `peft-transfer push`.")
     return 0

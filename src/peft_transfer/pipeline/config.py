@@ -19,6 +19,14 @@ import yaml
 
 from ..distillation_recipes import DEFAULT_RECIPE
 from ..errors import PeftTransferError
+from ..tasks import DEFAULT_TASKS
+
+
+def _setting(default, help: str, factory=None):
+    """A config field with its YAML help (shown by `peft-transfer run --help` and `--print-config`)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -26,60 +34,94 @@ class StudentSettings:
     """The student: an existing folder (`path`); else the student shipped with the package for the target
     (`source: auto` or `shipped`), else one distilled from the target once per machine (`auto` or `distill`)."""
 
-    path: str | None = None
-    source: str = "auto"  # auto | shipped | distill
-    keep_layers: list[int] = field(default_factory=lambda: [0, 1, 28, 29])
-    corpus: str = "wikipedia+movie_plots+lee_news+guardian_headlines"
-    recipe: str = DEFAULT_RECIPE  # distillation_recipes.RECIPES
-    max_steps: int = 130
-    batch_size: int = 8
-    block_size: int = 128
-    learning_rate: float = 5e-4
+    path: str | None = _setting(None, "an existing student folder; null: see source")
+    source: str = _setting("auto", "with no path: auto = the student shipped with peft-transfer for the target if "
+                                   "installed, else distil one here (cached); shipped = insist on it; distill = "
+                                   "always distil here")
+    keep_layers: list[int] | None = _setting(None, "target layers the student keeps; null: the paper's rule, the "
+                                                   "first 2 and last 2 of the target's layers")
+    corpus: str = _setting("wikipedia+movie_plots+lee_news+guardian_headlines", "public text to distil on (sets, "
+                                                                                "files or folders joined by +)")
+    recipe: str = _setting(DEFAULT_RECIPE, "distillation recipe (peft_transfer/distillation_recipes.py)")
+    max_steps: int = _setting(130, "distillation steps")
+    batch_size: int = _setting(8, "blocks per distillation step")
+    block_size: int = _setting(128, "tokens per block")
+    learning_rate: float = _setting(5e-4, "AdamW peak learning rate")
 
 
 @dataclass
 class TuneSettings:
     """Prompt tuning on private data (the data owner's stage; also FullPT on the target)."""
 
-    num_virtual_tokens: int = 20
-    max_steps: int = 50
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    max_grad_norm: float = 1.0
-    train_examples: int | None = 2000
+    num_virtual_tokens: int = _setting(20, "soft prompt length")
+    max_steps: int = _setting(50, "tuning steps")
+    batch_size: int = _setting(16, "logical batch size")
+    learning_rate: float = _setting(1e-3, "Adam learning rate")
+    max_grad_norm: float = _setting(1.0, "per-example clip norm under DP")
+    train_examples: int | None = _setting(2000, "use this many training examples (shuffled); null: all")
 
 
 @dataclass
 class TransferSettings:
     """POST transfer on public, unlabelled text."""
 
-    num_public: int = 200
-    max_public_words: int | None = 48  # cut each public text to its first N words (cost grows with length)
-    max_steps: int = 50
-    batch_size: int = 8
-    learning_rate: float = 1e-3
-    alpha: float = 0.5  # set without labels (Eq. 6 needs labelled data: see PipelineConfig.eq6_alpha_oracle)
-    temperature: float = 2.0
+    num_public: int = _setting(200, "public texts used for the transfer")
+    max_public_words: int | None = _setting(48, "cut each public text to its first N words; null: whole texts")
+    max_steps: int = _setting(50, "transfer steps")
+    batch_size: int = _setting(8, "public texts per step")
+    learning_rate: float = _setting(1e-3, "Adam learning rate")
+    alpha: float = _setting(0.5, "POST's alpha in [0, 1], set without labels (Eq. 6 needs labelled data: see "
+                                 "eq6_alpha_oracle)")
+    temperature: float = _setting(2.0, "softmax temperature of the KL terms")
+
+
+@dataclass
+class TaskSettings:
+    """A task of your own (an entry of `tasks` written as a mapping): its data, the cloze that reads it, and
+    the public set its prompts are transferred with."""
+
+    name: str = _setting(None, "the task's name (its folder and row in the results)")
+    data: str = _setting(None, "labelled data: a csv/jsonl/json/parquet file or a save_to_disk folder (Dataset or "
+                               "DatasetDict); labels as class indices or class names")
+    template: str = _setting(None, "the cloze, with a {text} slot, e.g. 'Review: {text}\\nSentiment:'")
+    label_words: list[list[str] | str] = _setting(None, "label words per class in label order, each a single token "
+                                                        "with its leading space, e.g. [[' no'], [' yes']]")
+    public: str = _setting(None, "public unlabelled texts for the transfer: an embedded set, a file or a folder")
+    class_names: list[str] | None = _setting(None, "class names in label order; null: the label words")
+    text_column: str = _setting("text", "column holding the text")
+    label_column: str = _setting("label", "column holding the label")
+    train_split: str = _setting("train", "split of a DatasetDict used for training")
+    test_split: str = _setting("test", "split of a DatasetDict used for testing (when it has one)")
+    test_data: str | None = _setting(None, "separate labelled test data (file or folder); null: the test split, "
+                                           "else the split rule")
+    test_size: float = _setting(0.2, "split rule when there is no test set: hold out this fraction (< 1) or this "
+                                     "many examples (>= 1), stratified by label, seeded with `seed`")
+    max_length: int = _setting(256, "tokens per example (template included; longer texts are cut)")
+
+
+EMBEDDED_TASK_NAMES = tuple(DEFAULT_TASKS)
 
 
 @dataclass
 class PipelineConfig:
     """Everything one run needs; defaults: 22 min on 2 cores once the student exists (results/embedded_run.md)."""
 
-    target: str = "smollm2-135m"
-    tasks: list[str] = field(default_factory=lambda: ["rotten_tomatoes"])
-    public_sets: dict[str, str] = field(default_factory=lambda: {
+    target: str = _setting("smollm2-135m", "the large model: embedded name, local folder, .gguf file or Hub id")
+    tasks: list[str | TaskSettings] = _setting(None, "embedded task names (rotten_tomatoes, bbc_news) and/or your "
+                                                     "own tasks as mappings (example below)",
+                                               factory=lambda: ["rotten_tomatoes"])
+    public_sets: dict[str, str] = _setting(None, "public set of each embedded task", factory=lambda: {
         "rotten_tomatoes": "movie_plots", "bbc_news": "guardian_headlines"})
-    epsilons: list[float] = field(default_factory=lambda: [math.inf, 8.0])
-    test_examples: int | None = 300
-    full_pt: bool = True
-    # evaluation-side baseline, not POST: also transfer with Eq. 6's alpha, computed from ZS and CompPT on the
-    # labelled test set (which the provider does not hold), reported as the row "POST-oracle-α"
-    eq6_alpha_oracle: bool = False
-    seed: int = 0
-    student: StudentSettings = field(default_factory=StudentSettings)
-    tune: TuneSettings = field(default_factory=TuneSettings)
-    transfer: TransferSettings = field(default_factory=TransferSettings)
+    epsilons: list[float] = _setting(None, "privacy levels ε to run (inf: no DP)", factory=lambda: [math.inf, 8.0])
+    test_examples: int | None = _setting(300, "score the first N test examples; null: all")
+    full_pt: bool = _setting(True, "also tune a prompt on the target (the FullPT upper bound)")
+    eq6_alpha_oracle: bool = _setting(False, "evaluation-side baseline, not POST: also transfer with Eq. 6's alpha "
+                                             "from ZS and CompPT on the labelled test set (which the provider does "
+                                             "not hold), reported as the row POST-oracle-α")
+    seed: int = _setting(0, "seed of data order, subsets and splits (never of the DP noise)")
+    student: StudentSettings = _setting(None, "the student", factory=StudentSettings)
+    tune: TuneSettings = _setting(None, "prompt tuning", factory=TuneSettings)
+    transfer: TransferSettings = _setting(None, "POST transfer", factory=TransferSettings)
 
     def fingerprint(self, *parts: str) -> str:
         """Hash of the settings a stage depends on (`parts` name top-level fields; none = everything)."""
@@ -87,6 +129,9 @@ class PipelineConfig:
         if parts:
             data = {k: data[k] for k in parts}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def task_names(self) -> list[str]:
+        return [t if isinstance(t, str) else t.name for t in self.tasks]
 
     @classmethod
     def quick(cls) -> PipelineConfig:
@@ -109,6 +154,9 @@ def _check(value, hint, key: str):
         options = typing.get_args(hint)
         if value is None and type(None) in options:
             return None
+        mapping = [o for o in options if dataclasses.is_dataclass(o)]
+        if isinstance(value, dict) and mapping:  # a mapping can only mean the dataclass option: report its errors
+            return _build(mapping[0], value, key)
         errors = []
         for option in options:
             if option is type(None):
@@ -161,6 +209,10 @@ def _build(cls, values, prefix: str = ""):
         where = f" in section {prefix!r}" if prefix else ""
         raise PeftTransferError(f"unknown config key {unknown[0]!r}{where}; known keys: {sorted(names)}")
     kwargs = {k: _check(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in values.items()}
+    for f in dataclasses.fields(cls):  # a field defaulting to None whose type does not allow None is required
+        if f.name not in kwargs and f.default is None and type(None) not in typing.get_args(hints[f.name]):
+            where = f"{prefix}.{f.name}" if prefix else f.name
+            raise PeftTransferError(f"config key {where!r} is required ({f.metadata.get('help', '')})")
     return cls(**kwargs)
 
 
@@ -174,7 +226,10 @@ def load_pipeline_config(path: str | Path | None = None, quick: bool = False) ->
     except FileNotFoundError:
         raise PeftTransferError(f"config file {path} does not exist") from None
     except yaml.YAMLError as exc:
-        raise PeftTransferError(f"config file {path} is not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PeftTransferError(f"config file {path} is not valid YAML{where}: {problem}") from None
     merged = dataclasses.asdict(base)
     if not isinstance(values, dict):
         raise PeftTransferError(f"config file {path} must hold a mapping of keys to values")

@@ -60,14 +60,23 @@ def _timed(out: Path, key: str, artifact: Path | None = None) -> Iterator[None]:
     path.write_text(json.dumps(timings, indent=2) + "\n")
 
 
-def check_run_folder(out: Path, config: PipelineConfig) -> None:
-    """Refuse a folder that holds a different run's artifacts; record this run's settings otherwise."""
+def check_run_folder(out: Path, config: PipelineConfig, data: dict[str, str] | None = None,
+                     write: bool = True) -> None:
+    """Refuse a folder that holds a different run's artifacts; record this run's settings (`write`) otherwise.
+
+    `data`: content fingerprints of your own tasks' data, recorded next to the settings (an edited data
+    file is another run).
+    """
     record = out / "run_config.json"
     settings = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    if data:
+        settings["data_fingerprints"] = data
     if record.is_file():
         previous = json.loads(record.read_text())
         defaults = json.loads(json.dumps(dataclasses.asdict(PipelineConfig()), default=str))
         previous = {**{k: v for k, v in settings.items() if k not in previous and v == defaults.get(k)}, **previous}
+        if data is None:
+            previous.pop("data_fingerprints", None)
         if previous != settings:
             changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
             raise PeftTransferError(
@@ -77,8 +86,25 @@ def check_run_folder(out: Path, config: PipelineConfig) -> None:
     elif out.is_dir() and any(out.iterdir()):
         raise PeftTransferError(f"{out} is not empty and holds no run_config.json: it is not a peft-transfer run "
                                 "folder. Choose an empty or new --out folder.")
-    out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(settings, indent=2) + "\n")
+    if write:
+        out.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def resolve_keep_layers(config: PipelineConfig, target) -> PipelineConfig:
+    """`config` with `student.keep_layers` spelled out for `target` (null: the paper's first 2 + last 2) and
+    checked against its depth; unchanged when the student is given as a folder."""
+    from ..student import check_keep_layers, default_keep_layers, num_layers
+
+    if config.student.path is not None:
+        return config
+    depth = num_layers(target.config)
+    try:
+        keep = (default_keep_layers(depth) if config.student.keep_layers is None
+                else check_keep_layers(config.student.keep_layers, depth))
+    except PeftTransferError as exc:
+        raise PeftTransferError(f"config key 'student.keep_layers': {exc}") from None
+    return dataclasses.replace(config, student=dataclasses.replace(config.student, keep_layers=keep))
 
 
 def student_folder(config: PipelineConfig) -> Path:
@@ -177,29 +203,23 @@ def _transfer(source: str, student, target, tokenizer, public, config: PipelineC
     return str(folder)
 
 
-def check_public_sets(config: PipelineConfig, private: dict) -> None:
-    """Refuse a transfer set or distillation corpus that overlaps a private task, by source (names) and, for
-    a student distilled here, by content; the transfer sets' content is checked when they are loaded."""
+def check_distillation_corpus(config: PipelineConfig, tasks) -> None:
+    """Refuse a distillation corpus that overlaps a private task, by source and, when the student is distilled
+    in this run, by content (the transfer sets are checked as each task is prepared: `pipeline.tasks`)."""
     from ..assets.shipped_students import shipped_student_for
     from ..data_files import load_texts
     from ..overlap import check_content_overlap, check_source_overlap
 
     shipped = config.student.source != "distill" and shipped_student_for(config.target) is not None
-    own_student = not config.student.path and not shipped  # distilled by this pipeline (now or earlier)
-    distil = own_student and not (student_folder(config) / "distillation_summary.json").is_file()
-    for task_name in config.tasks:
-        check_source_overlap(config.public_sets.get(task_name), task_name)
-        if own_student:
-            check_source_overlap(config.student.corpus, task_name, role="distillation corpus")
-    if distil:
+    if config.student.path or shipped:  # a student distilled elsewhere
+        return
+    for prepared in tasks:
+        check_source_overlap(config.student.corpus, prepared.name, role="distillation corpus")
+    if not (student_folder(config) / "distillation_summary.json").is_file():
         corpus = load_texts(config.student.corpus)["text"]
-        for task_name, data in private.items():
-            check_content_overlap(corpus, _texts(data), config.student.corpus, task_name, role="distillation corpus")
-
-
-def _texts(data) -> list[str]:
-    """Every text of a labelled DatasetDict (all splits: the test split is private too)."""
-    return [text for split in data.values() for text in split["text"]]
+        for prepared in tasks:
+            check_content_overlap(corpus, prepared.private_texts, config.student.corpus, prepared.name,
+                                  role="distillation corpus")
 
 
 def _oracle_row(zs: dict, rows, source: str, student, target, tokenizer, task, test, public, config, stage: Path,
@@ -231,34 +251,28 @@ def _cuda() -> bool:
 
 def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     """Run (or resume) the whole pipeline into `out`; returns the paths of results.md/json/png."""
-    from ..assets import load_labelled_dataset, load_model
+    from ..assets import load_model
     from ..comparison import compare_prompts, write_comparison
-    from ..data_files import load_texts
     from ..evaluation import evaluate_classification
-    from ..overlap import check_content_overlap
-    from ..tasks import get_task
+    from ..prompted_forward import is_masked_lm
+    from .tasks import prepare_tasks
+    from .validation import validate_config
 
     out = Path(out)
-    check_run_folder(out, config)
-    started = time.perf_counter()
-    private = {task_name: load_labelled_dataset(task_name) for task_name in config.tasks}
-    check_public_sets(config, private)
+    validate_config(config)  # every setting checked before anything loads
     target, tokenizer = load_model(config.target)
+    config = resolve_keep_layers(config, target)
+    check_run_folder(out, config, write=False)  # another run's folder: refused before the data loads
+    tasks = prepare_tasks(config, tokenizer, is_masked_lm(target))  # data, labels, label words, overlap checked
+    check_distillation_corpus(config, tasks)
+    fingerprints = {t.name: t.data_fingerprint for t in tasks if t.data_fingerprint}
+    check_run_folder(out, config, fingerprints or None)  # only now is run_config.json written
+    started = time.perf_counter()
     student, _ = load_model(build_student(config))
     results: list[dict] = []
-    for task_name in config.tasks:
-        task = get_task(task_name)
-        data = private[task_name]
-        train = data["train"].shuffle(seed=config.seed)
-        if config.tune.train_examples:
-            train = train.select(range(min(config.tune.train_examples, len(train))))
-        test = data["test"].select(range(min(config.test_examples or len(data["test"]), len(data["test"]))))
-        public_name = config.public_sets.get(task_name)
-        if public_name is None:
-            raise PeftTransferError(f"public_sets has no entry for task {task_name!r}")
-        public = load_texts(public_name, limit=config.transfer.num_public, seed=config.seed,
-                            max_words=config.transfer.max_public_words or None)
-        check_content_overlap(public["text"], _texts(data), public_name, task_name)
+    for prepared in tasks:
+        task_name, task, train, test = prepared.name, prepared.task, prepared.train, prepared.test
+        public_name, public = prepared.public_name, prepared.public
         zs_file = out / task_name / "zero_shot.json"
         if zs_file.is_file():
             zs = json.loads(zs_file.read_text())
