@@ -52,6 +52,24 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def interval_table(rows: list[dict]) -> str:
+    """Each accuracy with its 95 % Wilson interval (test-set sampling only: one seed, one training run)."""
+    from ..metrics import wilson_interval
+
+    methods = _methods(rows)
+    lines = ["| task | ε | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 2)]
+    for row in rows:
+        cells = []
+        for m in methods:
+            if row.get(m) is None or not row.get("n"):
+                cells.append("–")
+                continue
+            lo, hi = wilson_interval(row[m], int(row["n"]))
+            cells.append(f"{100 * row[m]:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]")
+        lines.append(f"| {row['task']} | {_eps_label(row['epsilon'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def bar_chart(rows: list[dict], path: Path) -> Path:
     import matplotlib
 
@@ -83,7 +101,9 @@ def write_report(results: list[dict], out: Path, notes: str = "") -> dict[str, P
     serial = [{**r, "epsilon": "inf" if math.isinf(r["epsilon"]) else r["epsilon"]} for r in results]
     paths["json"].write_text(json.dumps({"results": serial, "table": [
         {**r, "epsilon": "inf" if math.isinf(r["epsilon"]) else r["epsilon"]} for r in rows]}, indent=2) + "\n")
-    paths["md"].write_text("# POST results\n\n" + markdown_table(rows) + "\n\n" + notes)
+    intervals = ("\n\nAccuracy (%) with its 95 % Wilson interval over the test examples (the test sample only; "
+                 "training seeds are not varied):\n\n" + interval_table(rows) + "\n") if rows else ""
+    paths["md"].write_text("# POST results\n\n" + markdown_table(rows) + intervals + "\n" + notes)
     if rows:
         bar_chart(rows, paths["png"])
     return paths
