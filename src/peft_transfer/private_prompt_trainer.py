@@ -1,7 +1,7 @@
 """`PrivatePromptTrainer`: the data owner tunes a soft prompt on labelled private data, optionally with DP-SGD.
 
 The privacy unit is one example: the loss is a per-example cross-entropy over the task's class scores
-(`TokenizedTask.class_scores` of `label_logits`), never HF's token mean over a batch.
+(`label_scoring.class_scores`, label words of any length), never HF's token mean over a batch.
 
 DP is Opacus 1.6, assembled from its parts rather than `PrivacyEngine.make_private`, for three reasons:
 (1) only the prompt encoder needs per-sample gradients, so `GradSampleModule` hooks just that module and
@@ -41,9 +41,10 @@ from transformers import PreTrainedModel, Trainer, TrainerCallback
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from .errors import PeftTransferError
+from .label_scoring import class_scores
 from .private_prompt_config import PrivatePromptConfig
 from .prompt_model import create_prompt_model, save_prompt
-from .prompted_forward import is_masked_lm, label_logits
+from .prompted_forward import is_masked_lm
 from .provenance import DPRecord
 from .task import ClassificationTask, TokenizedTask
 
@@ -80,8 +81,7 @@ class PromptClassifier(torch.nn.Module):
         return self.prompt_model.prompt_encoder[self.prompt_model.active_adapter]
 
     def forward(self, input_ids, attention_mask, label_positions, labels=None, **_) -> torch.Tensor:
-        logits = label_logits(self.prompt_model, input_ids, attention_mask, label_positions)
-        return self.tokenized.class_scores(logits.float())
+        return class_scores(self.prompt_model, self.tokenized, input_ids, attention_mask, label_positions)
 
     def train(self, mode: bool = True):
         super().train(mode)
