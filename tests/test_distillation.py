@@ -16,9 +16,9 @@ from peft_transfer.distillation_loss import kl_full, kl_topk, relative_mse_loss
 from peft_transfer.distillation_run import check_teacher_fits, check_tokenizer_matches
 from peft_transfer.distillation_trainer import DistillationTrainer, cut_points
 from peft_transfer.errors import PeftTransferError
+from peft_transfer.provenance import text_fingerprint
 from peft_transfer.student import make_student, student_lineage
 from peft_transfer.student_card import DistillationSummary, render_student_card
-from peft_transfer.provenance import text_fingerprint
 from peft_transfer.teacher_cache import build_teacher_cache, load_teacher_cache
 from peft_transfer.weights_hash import state_dict_sha256
 

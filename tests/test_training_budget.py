@@ -8,12 +8,12 @@ import pytest
 from tiny_models import CORPUS, make_model, make_tokenizer
 from transformers import TrainerControl, TrainerState
 
+from peft_transfer import training_budget
 from peft_transfer.distillation_config import DistillationConfig
 from peft_transfer.distillation_data import collator_for, prepare_blocks
 from peft_transfer.distillation_trainer import DistillationTrainer
 from peft_transfer.errors import PeftTransferError
 from peft_transfer.student import make_student
-from peft_transfer import training_budget
 from peft_transfer.training_budget import WARMUP_FRACTION, TrainingClock, budget_lr_factor
 
 
