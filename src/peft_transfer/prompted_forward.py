@@ -59,7 +59,7 @@ def _prepend(prompt: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor) -> 
     return full, full_mask.gather(1, index)
 
 
-def _prompted_inputs(
+def prompted_inputs(
     model: PreTrainedModel | PeftModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
@@ -98,7 +98,7 @@ def label_logits(
     `prompt` overrides the prompt embeddings (batch, n_virtual, hidden). `label_positions` index the
     text tokens (as `TokenizedTask.encode` returns them), not counting virtual tokens.
     """
-    base, kwargs, offset = _prompted_inputs(model, input_ids, attention_mask, use_prompt, prompt)
+    base, kwargs, offset = prompted_inputs(model, input_ids, attention_mask, use_prompt, prompt)
     device = kwargs["inputs_embeds"].device
     batch = input_ids.shape[0]
     positions = label_positions.to(device) + offset
@@ -121,7 +121,7 @@ def position_logits(
     """Full-vocabulary logits (batch, P, vocab) at several positions per example (batch, P) - a teacher-forced
     sequence after the label position, or several mask tokens. Same forward as `label_logits`; a causal LM
     computes its head only over the columns from the first requested position on."""
-    base, kwargs, offset = _prompted_inputs(model, input_ids, attention_mask, use_prompt, prompt)
+    base, kwargs, offset = prompted_inputs(model, input_ids, attention_mask, use_prompt, prompt)
     device = kwargs["inputs_embeds"].device
     rows = torch.arange(input_ids.shape[0], device=device).unsqueeze(1)
     positions = positions.to(device) + offset

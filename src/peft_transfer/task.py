@@ -42,6 +42,8 @@ class ClassificationTask:
     label_column: str = "label"
     max_length: int = 256
 
+    kind = "classification"
+
     def __post_init__(self):
         if TEXT_SLOT not in self.template:
             raise PeftTransferError(

@@ -17,7 +17,8 @@ from .prompt_model import create_prompt_model, hidden_size, load_prompt, model_i
 from .prompted_forward import is_masked_lm
 from .provenance import TransferRecord, text_fingerprint
 from .public_logits import compute_label_logits, public_text_list
-from .task import ClassificationTask
+from .sequence_transfer import SequenceTransferTrainer, distilled_positions, needs_sequence_transfer
+from .tasks import Task, task_from_record
 from .transfer_config import TransferConfig
 from .transfer_trainer import PromptTransferTrainer, check_compatible
 
@@ -27,7 +28,7 @@ def _safe_name(name: str) -> str:
 
 
 def init_target_prompt(target: PreTrainedModel, tokenizer, source: PeftModel, source_config: TransferablePromptConfig,
-                       task: ClassificationTask, args: TransferConfig) -> PeftModel:
+                       task: Task, args: TransferConfig) -> PeftModel:
     """p_t for `target`: text-initialised like p_s (default) or a copy of p_s; provenance kept from the source."""
     n_virtual = args.num_virtual_tokens or source_config.num_virtual_tokens
     if args.prompt_init == "source":
@@ -57,14 +58,17 @@ def transfer_prompt(
     tokenizer,
     public_texts,
     args: TransferConfig,
-    task: ClassificationTask | None = None,
+    task: Task | None = None,
     resume: bool = False,
     callbacks: list | None = None,
 ) -> PeftModel | list[PeftModel]:
     """Transfer the prompt saved at `source_prompt` (tuned on `student`) to `target` (or each of a list).
 
     `public_texts`: unlabelled public texts (a list, or a Dataset whose non-text columns are ignored with a
-    warning). The task comes from the prompt's task record unless given. Each result is the LAST step's p_t,
+    warning). The task comes from the prompt's task record unless given (a prompt tuned elsewhere, e.g. with
+    TRL, has none: give the task it was tuned with - its template is what POST needs). Generation tasks and
+    label words that split are transferred at every position of a teacher-forced sequence
+    (`sequence_transfer`); other tasks at the label position. Each result is the LAST step's p_t,
     saved with `save_prompt` to `args.output_dir` (one target) or `args.output_dir/<target id>` (several),
     with `base_model_name_or_path` = the target, `tuned_on`, `student`, `task` and `dp` kept from the source
     (transfer is post-processing, so the DP guarantee holds) and a `TransferRecord`. `resume=True`
@@ -74,8 +78,11 @@ def transfer_prompt(
     source_config = TransferablePromptConfig.from_pretrained(str(source_prompt))
     if task is None:
         if source_config.task is None:
-            raise PeftTransferError(f"The prompt at {source_prompt} carries no task record; pass task=... .")
-        task = ClassificationTask.from_record(source_config.task)
+            raise PeftTransferError(
+                f"The prompt at {source_prompt} carries no task record (tuned outside peft-transfer?), so the "
+                "transfer cannot tell which template the inputs were read through: pass the task it was tuned with "
+                "(task=..., or --task / --template and --label-words on the command line).")
+        task = task_from_record(source_config.task)
     targets = list(target) if isinstance(target, (list, tuple)) else [target]
     if not targets:
         raise PeftTransferError("No target model given.")
@@ -85,9 +92,10 @@ def transfer_prompt(
         check_compatible(student_prompted, t)
 
     tokenized = task.tokenized(tokenizer, masked_lm=is_masked_lm(student))
+    sequence = needs_sequence_transfer(tokenized)
     bs = args.cache_batch_size
     student_constants = None
-    if args.cache_constants:
+    if args.cache_constants and not sequence:
         student_constants = torch.stack([
             compute_label_logits(student_prompted, tokenized, texts, True, bs, "caching student+p_s logits"),
             compute_label_logits(student_prompted, tokenized, texts, False, bs, "caching student logits"),
@@ -103,8 +111,12 @@ def transfer_prompt(
             run_args = copy.deepcopy(args)
             run_args.output_dir = os.path.join(args.output_dir, name)
         p_t = init_target_prompt(t, tokenizer, student_prompted, source_config, task, run_args)
-        trainer = PromptTransferTrainer(p_t, student_prompted, run_args, texts, task, tokenizer,
-                                        callbacks=callbacks, student_constants=student_constants)
+        if sequence:
+            trainer = SequenceTransferTrainer(p_t, student_prompted, run_args, texts, task, tokenizer,
+                                              callbacks=callbacks)
+        else:
+            trainer = PromptTransferTrainer(p_t, student_prompted, run_args, texts, task, tokenizer,
+                                            callbacks=callbacks, student_constants=student_constants)
         checkpoint = get_last_checkpoint(run_args.output_dir) if resume and os.path.isdir(run_args.output_dir) \
             else None
         output = trainer.train(resume_from_checkpoint=checkpoint)
@@ -119,6 +131,7 @@ def transfer_prompt(
             learning_rate=run_args.learning_rate, seed=run_args.seed,
             final_loss=_last_loss(trainer, output),
             public_agreement=trainer.monitor.last["monitor_agreement"] if trainer.monitor.last else None,
+            distilled_positions=distilled_positions(task) if sequence else None,
         )
         if run_args.should_save:
             save_prompt(p_t, run_args.output_dir)
