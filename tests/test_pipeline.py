@@ -143,3 +143,26 @@ def test_student_choice_shipped_first_then_distilled_and_said(monkeypatch, tmp_p
     with pytest.raises(PeftTransferError, match="student.source"):
         (tmp_path / "bad.yaml").write_text("student: {source: gpu}\n")
         load_pipeline_config(tmp_path / "bad.yaml")
+
+
+def test_generation_task_through_the_pipeline(tiny_config, tmp_path):
+    """tasks: [bbc_titles]: the same stages and rows, scored by ROUGE-L; POST at the student's continuations."""
+    from peft_transfer import TransferablePromptConfig
+
+    tiny_config.tasks, tiny_config.epsilons, tiny_config.test_examples = ["bbc_titles"], [8.0], 4
+    tiny_config.transfer.num_public = 12
+    out = tmp_path / "run"
+    paths = run_pipeline(tiny_config, out)
+    results = json.loads(paths["json"].read_text())["results"]
+    assert {r["method"] for r in results} == {"ZS", "FullPT", "CompPT", "Direct", "POST"}
+    assert all(r["metric"] == "ROUGE-L" and 0.0 <= r["score"] <= 1.0 and r["n"] == 4 for r in results)
+    assert "| bbc_titles (ROUGE-L) | 8 |" in paths["md"].read_text()
+    stage = out / "bbc_titles" / "eps-8"
+    assert "ROUGE-L" in (stage / "comparison.md").read_text()
+    post = TransferablePromptConfig.from_pretrained(stage / "post_prompt")
+    assert post.task.kind == "generation" and post.dp.private and "continuation" in post.transfer.distilled_positions
+    assert post.transfer.public_dataset == "lee_news"
+    assert TransferablePromptConfig.from_pretrained(stage / "student_prompt").dp.private
+    tiny_config.transfer.alpha = None
+    with pytest.raises(PeftTransferError, match="generation task"):
+        run_pipeline(tiny_config, tmp_path / "alpha")

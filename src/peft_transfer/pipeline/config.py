@@ -69,7 +69,7 @@ class PipelineConfig:
     target: str = "smollm2-135m"
     tasks: list[str] = field(default_factory=lambda: ["rotten_tomatoes"])
     public_sets: dict[str, str] = field(default_factory=lambda: {
-        "rotten_tomatoes": "movie_plots", "bbc_news": "guardian_headlines"})
+        "rotten_tomatoes": "movie_plots", "bbc_news": "guardian_headlines", "bbc_titles": "lee_news"})
     epsilons: list[float] = field(default_factory=lambda: [math.inf, 8.0])
     test_examples: int | None = 300
     full_pt: bool = True

@@ -8,6 +8,7 @@ stage resumes from its Trainer checkpoints):
     <task>/eps-<ε>/post_prompt/          p_t, transferred to the target with public text only (the provider)
     <task>/eps-<ε>/fullpt_prompt/        upper bound: a prompt tuned on the target with the private data
     <task>/eps-<ε>/comparison.{md,json}  ZS / FullPT / CompPT / Direct / POST on the test set
+                                         (generation tasks: the same, by ROUGE-L; pipeline/generation_run.py)
     results.{md,json,png}                the table over all tasks and ε, and its bar chart
     timings.json                         wall seconds of each stage, as run (a resumed stage: its last part)
 
@@ -186,6 +187,11 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     results: list[dict] = []
     for task_name in config.tasks:
         task = get_task(task_name)
+        if task.kind == "generation":  # same stages and rows, scored by ROUGE-L
+            from .generation_run import run_generation_task
+
+            results += run_generation_task(task, out, config, target, student, tokenizer)
+            continue
         data = load_labelled_dataset(task_name)
         train = data["train"].shuffle(seed=config.seed)
         if config.tune.train_examples:
