@@ -21,6 +21,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-limit", type=int, default=256, help="use N public texts")
     parser.add_argument("--max-public-words", type=int, default=None,
                         help="cut each public text to its first N words (a step's cost grows with length)")
+    parser.add_argument("--task", default=None,
+                        help="only for a prompt without a task record (tuned with another tool, e.g. TRL): the task "
+                             "it was tuned for, a default task name or a name with --template and --label-words")
+    parser.add_argument("--template", help="with --task: the template p_s was tuned with ({text} slot)")
+    parser.add_argument("--label-words", help='with --template: label words as JSON, one list per class')
     parser.add_argument("--out", required=True, help="output folder for p_t (a rerun resumes from its checkpoints)")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -54,11 +59,21 @@ def run(args: argparse.Namespace) -> int:
         prompt_init=args.prompt_init, monitor_size=args.monitor_size, save_steps=args.save_steps, seed=args.seed,
         public_dataset_name=args.public,
     )
-    results = transfer_prompt(args.prompt, student, targets, tokenizer, public, config, resume=not args.no_resume)
+    task = None
+    if args.task or args.template or args.label_words:
+        from .common import task_from_args
+
+        args.task = args.task or "custom"
+        task = task_from_args(args)
+    results = transfer_prompt(args.prompt, student, targets, tokenizer, public, config, task=task,
+                              resume=not args.no_resume)
     records = [r.peft_config[r.active_adapter].transfer.to_dict() for r in results]
     if args.json:
         print(json.dumps(records if len(records) > 1 else records[0]))
     else:
+        if results[0].peft_config[results[0].active_adapter].dp.recorded is False:
+            print("the source prompt carried no DP record (tuned outside peft-transfer): p_t records that, and no "
+                  "privacy guarantee is claimed")
         for target, record in zip(args.target, records):
             print(f"{target}: {record['steps']} steps, final loss {record['final_loss']:.4f}, public agreement "
                   f"{record['public_agreement']}")
