@@ -14,6 +14,9 @@ from peft_transfer.private_prompt_trainer import LabelledTextCollator, PromptCla
 # " awful" (3 tokens), " fantastic" (6), " rotten" (5) split with the tiny tokenizer; " bad", " great" do not
 MULTI = ClassificationTask(name="multi", template="Review: {text}\nSentiment:",
                            label_words=[[" awful", " bad"], [" great", " fantastic"], [" rotten"]])
+# words that share their first tokens share a causal row: " cup final" and " cup team" ride on " cup final team"
+SHARED = ClassificationTask(name="shared", template="Article: {text}\nTopic:",
+                            label_words=[[" cup final", " cup team"], [" cup final team"], [" awful"], [" sport"]])
 TEXTS = ["a great film", "a dull and boring mess of a movie, terrible", "good", "the team won the cup final"]
 LABELS = [1, 0, 1, 2]
 
@@ -45,10 +48,10 @@ def _stock_word_logprob(model, tok, tokenized, text: str, word: list[int]) -> fl
     return sum(logp[n + p, t].item() for p, t in zip(positions, word)) / len(word)
 
 
-@pytest.mark.parametrize("arch", ALL_ARCHS)
-def test_multi_token_scores_equal_stock_peft_word_by_word(arch):
-    model, tok = _prompted(arch)
-    tokenized = MULTI.tokenized(tok, masked_lm=arch in MASKED_ARCHS)
+@pytest.mark.parametrize("arch,task", [(arch, MULTI) for arch in ALL_ARCHS] + [("llama", SHARED), ("gpt2", SHARED)])
+def test_multi_token_scores_equal_stock_peft_word_by_word(arch, task):
+    model, tok = _prompted(arch, task=task)
+    tokenized = task.tokenized(tok, masked_lm=arch in MASKED_ARCHS)
     assert tokenized.multi_token and tokenized.label_token_ids is None
     batch = tokenized.encode(TEXTS)
     assert (batch["attention_mask"] == 0).any()  # padded
@@ -83,6 +86,9 @@ def test_rows_per_example_causal_and_masked(tokenizer):
     rows = causal.transfer_rows(prefix)
     assert rows[0].positions[0] == len(prefix) - 1 and all(r.positions[0] >= len(prefix) for r in rows[1:])
     assert sum(len(r.positions) for r in rows) == 1 + 2 + 5 + 4  # the label position once, then each word's rest
+    shared = label_scorer(SHARED.tokenized(tokenizer, masked_lm=False))
+    assert shared.probes == [[432, 428], [263, 91]]  # " cup final team" carries " cup final" and " cup team"
+    assert [len(r.positions) for r in shared.transfer_rows(prefix)] == [3, 2]
 
 
 @pytest.mark.parametrize("arch", ALL_ARCHS)

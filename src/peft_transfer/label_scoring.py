@@ -2,8 +2,9 @@
 prompt and the text (teacher-forced), averaged over a class's words.
 
 - Causal LMs: one row per label word that splits, reading `[prompt, text, word[:-1]]`; the word's j-th
-  token is scored at the j-th position from the label position. The label position's logits are the same in
-  every row (causal attention), so single-token words are read from the first row.
+  token is scored at the j-th position from the label position. A position's logits depend only on what
+  precedes it (causal attention), so words whose tokens-but-the-last are a prefix of another's share its row
+  (" thumbs down" and " thumbs up" take one row; single-token words ride on the first row).
 - Masked LMs: one row per distinct word length L, with L mask tokens in the label slot; the j-th mask scores
   the j-th token, all at once (as PET does for multi-token verbalisers, Schick & Schütze 2021): a masked LM
   has no left-to-right factorisation, and L masks tell it the word's length.
@@ -35,19 +36,18 @@ class LabelScorer:
         words = [(c, ids) for c, class_words in enumerate(tokenized.label_word_tokens) for ids in class_words]
         if self.masked:
             self.probes: list = sorted({len(ids) for _, ids in words})  # mask counts
-        else:
-            self.probes = [ids[:-1] for _, ids in words if len(ids) > 1] or [[]]  # tokens fed after the text
+        else:  # tokens fed after the text: each word's all-but-last, dropping those that prefix another
+            fed = list(dict.fromkeys(tuple(ids[:-1]) for _, ids in words if len(ids) > 1))
+            self.probes = [list(f) for f in fed if not any(len(g) > len(f) and g[: len(f)] == f for g in fed)]
+            self.probes = self.probes or [[]]
         plan: list[tuple[int, int, int]] = []  # (row, slot, token) for every token of every word
         weights = []
         counts = [len(class_words) for class_words in tokenized.label_word_tokens]
-        multi = 0
         for c, ids in words:
             if self.masked:
                 row = self.probes.index(len(ids))
-            elif len(ids) == 1:
-                row = 0
             else:
-                row, multi = multi, multi + 1
+                row = next(r for r, f in enumerate(self.probes) if f[: len(ids) - 1] == ids[:-1])
             for j, token in enumerate(ids):
                 plan.append((row, j, token))
                 weight = torch.zeros(len(counts))
@@ -70,11 +70,18 @@ class LabelScorer:
         return [SequenceRow(prefix[:m] + [mask_id] * n + prefix[m + 1 :], list(range(m, m + n))) for n in self.probes]
 
     def transfer_rows(self, prefix: list[int]) -> list[SequenceRow]:
-        """`rows`, with each position counted once: causal rows after the first skip the shared label position."""
+        """`rows`, with each position counted once: a causal row skips the positions whose context an earlier row
+        already has (the label position, and any fed tokens it shares with an earlier row)."""
         rows = self.rows(prefix)
         if self.masked:
             return rows
-        return rows[:1] + [SequenceRow(r.ids, r.positions[1:]) for r in rows[1:]]
+        out = []
+        for r, row in enumerate(rows):
+            fed = self.probes[r]
+            shared = max((_common_prefix(fed, self.probes[q]) + 1 for q in range(r)), default=0)
+            if row.positions[shared:]:
+                out.append(SequenceRow(row.ids, row.positions[shared:]))
+        return out
 
     def collate(self, prefixes: list[list[int]]) -> dict[str, torch.Tensor]:
         rows = [row for prefix in prefixes for row in self.rows(prefix)]
@@ -98,6 +105,13 @@ class LabelScorer:
         logits = position_logits(model, batch["input_ids"], batch["attention_mask"], batch["positions"],
                                  use_prompt=use_prompt, prompt=prompt)
         return self.read(logits, batch_size)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def label_scorer(tokenized: TokenizedTask) -> LabelScorer:
