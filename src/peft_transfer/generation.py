@@ -2,8 +2,10 @@
 every other stage (`prompted_forward`), so a continuation does not depend on the rest of its batch.
 
 `generate` gets the embeddings (left padding moved in front of the soft prompt) and the attention mask, from
-which it derives the same position ids as the training forward; decoding is greedy and stops at the task's
-stop string (or EOS) or after `max_new_tokens`.
+which it derives the same position ids as the training forward; decoding is greedy and stops at EOS, at a
+token whose text holds the task's stop string (those tokens are found once per tokenizer: transformers'
+`stop_strings` spends seconds preparing the whole vocabulary on every first call), or after `max_new_tokens`;
+the continuation is then cut where the stop string is completed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,20 @@ from transformers import GenerationConfig, PreTrainedModel
 from .errors import PeftTransferError
 from .generation_task import GenerationTask, TokenizedGenerationTask
 from .prompted_forward import is_masked_lm, prompted_inputs
+
+_STOP_TOKENS: dict[tuple, list[int]] = {}
+
+
+def stop_token_ids(tokenizer, stop: str | None) -> list[int]:
+    """EOS and every token whose decoded text contains `stop` (cached per tokenizer and stop string)."""
+    key = (getattr(tokenizer, "name_or_path", ""), len(tokenizer), stop, tokenizer.eos_token_id)
+    if key not in _STOP_TOKENS:
+        ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+        if stop:
+            texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+            ids += [i for i, text in enumerate(texts) if stop in text and i not in ids]
+        _STOP_TOKENS[key] = ids
+    return _STOP_TOKENS[key]
 
 
 def _cut(tokenized: TokenizedGenerationTask, ids: list[int]) -> list[int]:
@@ -49,8 +65,7 @@ def generate_continuations(
     was_training = model.training
     model.eval()
     config = GenerationConfig(max_new_tokens=task.max_new_tokens, do_sample=False, num_beams=1,
-                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                              stop_strings=[task.stop] if task.stop else None)
+                              pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_token_ids(tokenizer, task.stop))
     order = np.argsort([len(t) for t in texts], kind="stable")
     out: list[list[int]] = [[] for _ in texts]
     starts = range(0, len(texts), batch_size)
@@ -60,7 +75,7 @@ def generate_continuations(
         batch = tokenized.encode([texts[i] for i in index])
         base, kwargs, _ = prompted_inputs(model, batch["input_ids"], batch["attention_mask"], use_prompt, None)
         generated = base.generate(inputs_embeds=kwargs["inputs_embeds"], attention_mask=kwargs["attention_mask"],
-                                  generation_config=config, tokenizer=tokenizer)
+                                  generation_config=config)
         for row, i in zip(generated.tolist(), index):
             out[i] = _cut(tokenized, row)
     model.train(was_training)
