@@ -46,11 +46,14 @@ def needs_sequence_transfer(tokenized) -> bool:
     return tokenized.task.kind == "generation" or tokenized.multi_token
 
 
-def distilled_positions(task) -> str:
+def distilled_positions(tokenized) -> str:
     """Where the POST terms are taken, for the transfer record."""
+    task = tokenized.task
     if task.kind == "generation":
         return (f"every token of the student+p_s greedy continuation of each public input (at most "
                 f"{task.max_new_tokens} tokens, stop included)")
+    if tokenized.masked_lm:
+        return "every mask of one row per label-word length (as many masks as the word has tokens)"
     return "the label position and every later token of each label word that splits (teacher-forced)"
 
 

@@ -131,7 +131,7 @@ def transfer_prompt(
             learning_rate=run_args.learning_rate, seed=run_args.seed,
             final_loss=_last_loss(trainer, output),
             public_agreement=trainer.monitor.last["monitor_agreement"] if trainer.monitor.last else None,
-            distilled_positions=distilled_positions(task) if sequence else None,
+            distilled_positions=distilled_positions(tokenized) if sequence else None,
         )
         if run_args.should_save:
             save_prompt(p_t, run_args.output_dir)
