@@ -145,7 +145,17 @@ def test_student_choice_shipped_first_then_distilled_and_said(monkeypatch, tmp_p
         load_pipeline_config(tmp_path / "bad.yaml")
 
 
-def test_generation_task_through_the_pipeline(tiny_config, tmp_path):
+@pytest.fixture
+def one_thread():
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # greedy decoding's small ops: much faster on one thread when the machine is busy
+    yield
+    torch.set_num_threads(old)
+
+
+def test_generation_task_through_the_pipeline(tiny_config, tmp_path, one_thread):
     """tasks: [bbc_titles]: the same stages and rows, scored by ROUGE-L; POST at the student's continuations."""
     from peft_transfer import TransferablePromptConfig
 
