@@ -116,7 +116,13 @@ def run(args: argparse.Namespace) -> int:
     delta = checked.resolved_delta(len(data)) if eps else None
     model, tokenizer = load_model(args.model)
     masked = is_masked_lm(model)
-    task.tokenized(tokenizer, masked_lm=masked)  # a --max-length that leaves no room for text is refused here
+    try:
+        task.tokenized(tokenizer, masked_lm=masked)  # a --max-length that leaves no room for text is refused here
+    except PeftTransferError as exc:
+        if args.max_length is None:
+            raise
+        raise PeftTransferError(f"{exc} Raise --max-length {args.max_length} above the template's own "
+                                "tokens.") from None
     settings = resolve(args, len(data), model.get_input_embeddings().weight.shape[1], task.max_length, delta)
     config = PrivatePromptConfig(
         **common, num_train_epochs=settings.num_train_epochs, max_steps=settings.max_steps,
