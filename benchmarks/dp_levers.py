@@ -12,6 +12,7 @@ examples / B for DP and non-DP alike, and the examples actually processed are co
 300 test examples with a 95 % Wilson interval. The levers are compared on that same test set: the comparison
 is an experiment, and the defaults drawn from it (`peft_transfer.dp_defaults`) are fitted to these two tasks.
 Each row records the machine's load average at its start: the 2 cores are shared, so wall times are noisy.
+A file runs/<name>/STOP makes the run stop before its next row (delete it to go on).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from peft_transfer.prompt_model import create_prompt_model  # noqa: E402
 from peft_transfer.tasks import get_task  # noqa: E402
 
 INF = math.inf
+EOT = "<|endoftext|>"  # SmolLM2's document separator (id 0): a prompt init that leaves the input nearly as it is
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Setting:
     schedule: str = "linear"
     virtual: int = 4
     clip: float = 1.0
+    init: str | None = None  # prompt init text (None: the task description, the default)
 
     @property
     def steps(self) -> int:
@@ -74,6 +77,7 @@ def plan() -> list[Setting]:
         Setting("rt-init-v20", "reference", kind="init", virtual=20),
         Setting("rt-init-v4", "reference", kind="init", virtual=4),
         Setting("rt-init-v1", "reference", kind="init", virtual=1),
+        Setting("rt-init-v4-eot", "reference", kind="init", virtual=4, init=EOT),
         Setting("rt-gradnorm-v4", "reference", kind="gradnorm", virtual=4),
         main,
         dataclasses.replace(main, id="rt-nodp-main", epsilon=INF),
@@ -88,14 +92,21 @@ def plan() -> list[Setting]:
         Setting("rt-dp8-b16-v20", "lever: old default (batch 16, lr 1e-3, 20 tokens)", batch=16, lr=1e-3, virtual=20),
         dataclasses.replace(main, id="rt-dp8-v20", group="lever: prompt length", virtual=20),
         dataclasses.replace(main, id="rt-dp8-v1", group="lever: prompt length", virtual=1),
+        dataclasses.replace(main, id="rt-dp8-init-eot", group="lever: init", init=EOT),
         dataclasses.replace(main, id="rt-dp8-b32", group="lever: batch", batch=32),
         dataclasses.replace(main, id="rt-dp8-b256", group="lever: batch", batch=256),
         dataclasses.replace(main, id="rt-dp8-lr3e-3", group="lever: learning rate", lr=3e-3),
         dataclasses.replace(main, id="rt-dp8-lr3e-2", group="lever: learning rate", lr=3e-2),
         dataclasses.replace(main, id="bbc-dp3-main", task=bbc, group="eps-curve", epsilon=3.0),
         dataclasses.replace(main, id="bbc-dp1-main", task=bbc, group="eps-curve", epsilon=1.0),
-        dataclasses.replace(main, id="rt-dp8-e8192", group="lever: examples", examples=8192, batch=256),
-        dataclasses.replace(main, id="rt-nodp-e8192", group="lever: examples", examples=8192, batch=256, epsilon=INF),
+        # the plan's choices (dp_defaults) for its default budget on RT, 8,192 examples: an ε curve at 4x the compute
+        dataclasses.replace(main, id="rt-dp8-e8192", group="plan, 8192 examples", examples=8192, batch=128),
+        dataclasses.replace(main, id="rt-nodp-e8192", group="plan, 8192 examples", examples=8192, epsilon=INF),
+        dataclasses.replace(main, id="rt-dp3-e8192", group="plan, 8192 examples", examples=8192, batch=256,
+                            epsilon=3.0),
+        dataclasses.replace(main, id="rt-dp1-e8192", group="plan, 8192 examples", examples=8192, batch=512,
+                            epsilon=1.0),
+        Setting("bbc-nodp-b16-v20", "main", task=bbc, epsilon=INF, batch=16, lr=1e-3, virtual=20),
         Setting("rt-student-init-v4", "student", kind="init", model="student"),
         dataclasses.replace(main, id="rt-student-nodp-main", group="student", model="student", epsilon=INF),
         dataclasses.replace(main, id="rt-student-dp8-main", group="student", model="student"),
@@ -154,7 +165,7 @@ def tune_row(s: Setting, model, tokenizer, task, train, test) -> dict:
     with tempfile.TemporaryDirectory() as out:
         config = PrivatePromptConfig(
             output_dir=out, max_steps=s.steps, per_device_train_batch_size=s.batch, learning_rate=s.lr,
-            lr_scheduler_type=s.schedule, num_virtual_tokens=s.virtual, max_grad_norm=s.clip,
+            lr_scheduler_type=s.schedule, num_virtual_tokens=s.virtual, max_grad_norm=s.clip, prompt_init_text=s.init,
             physical_batch_size=32 if s.task == "rotten_tomatoes" else 16,
             target_epsilon=s.epsilon if private else None, accountant="prv", save_strategy="no",
             logging_steps=max(s.steps // 4, 1), seed=0, disable_tqdm=True, report_to="none")
@@ -202,7 +213,11 @@ def main(argv=None):
              "bbc_news": dataclasses.replace(get_task("bbc_news"), max_length=args.bbc_max_length)}
     loaders = {"rotten_tomatoes": load_rotten_tomatoes, "bbc_news": load_bbc_news}
     data, models = {}, {}
+    stop = rows_path.parent / "STOP"
     for s in [] if args.report_only else todo:
+        if stop.exists():
+            print(f"{stop} exists: stopping before {s.id}", flush=True)
+            break
         if s.task not in data:
             ds = loaders[s.task]()
             data[s.task] = ds["train"].shuffle(seed=0), ds["test"].select(range(min(args.test, len(ds["test"])))), ds
@@ -226,7 +241,8 @@ def main(argv=None):
             row.update(scored(model, tok, task, test, use_prompt=False))
             row["truncated"] = truncation(task, tok, whole)
         elif s.kind == "init":
-            row.update(scored(create_prompt_model(model, tok, task, num_virtual_tokens=s.virtual), tok, task, test))
+            prompted = create_prompt_model(model, tok, task, num_virtual_tokens=s.virtual, init_text=s.init)
+            row.update(scored(prompted, tok, task, test))
         elif s.kind == "gradnorm":
             row.update(gradient_norms(model, tok, task, train, s.virtual))
         else:
@@ -248,6 +264,9 @@ def _fmt_acc(r: dict) -> str:
 
 def report(rows: list[dict], args) -> None:
     header = run_header()
+    header["command"] = "python benchmarks/dp_levers.py" + (f" --name {args.name}" if args.name != "dp_levers" else "")
+    header["date_utc"] = f"{header['date_utc']} (written; each row has its own date and load below)"
+    header["loadavg_when_written"] = header.pop("loadavg_at_start")
     header["rows_file"] = f"runs/{args.name}/rows.jsonl (each row with its own date and load average)"
     order = {s.id: i for i, s in enumerate(plan())}
     rows = sorted(rows, key=lambda r: order.get(r["id"], len(order)))
@@ -288,28 +307,30 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         mine = [r for r in rows if r["task"] == task and r["model"] == "target"]
-        curve = [r for r in mine if r["kind"] == "tune" and r["group"] in ("main", "eps-curve")
-                 and r["batch"] != 16]
-        labels = ["1", "3", "8", "∞"]
-        xs, ys, err = [], [], []
-        for i, eps in enumerate((1.0, 3.0, 8.0, "inf")):
-            for r in curve:
-                if r["epsilon"] == eps:
-                    xs.append(i)
-                    ys.append(100 * r["accuracy"])
-                    err.append([100 * (r["accuracy"] - r["ci95"][0]), 100 * (r["ci95"][1] - r["accuracy"])])
-        if xs:
-            ax.errorbar(xs, ys, yerr=list(zip(*err)), marker="o", capsize=4, label="DP prompt (main settings)")
-        for r, style in ((next((r for r in mine if r["kind"] == "zs"), None), "--"),
-                         (next((r for r in mine if r["kind"] == "init" and r["virtual"] == 4), None), ":")):
+        series = (("main", "eps-curve"), "DP prompt, 2,048 examples (batch 128, 4 tokens, lr 1e-2)"), \
+            (("plan, 8192 examples",), "DP prompt, 8,192 examples (the plan's batch per ε)")
+        for shift, (groups, name) in zip((-0.06, 0.06), series):
+            xs, ys, err = [], [], []
+            for i, eps in enumerate((1.0, 3.0, 8.0, "inf")):
+                for r in mine:
+                    if r["kind"] == "tune" and r["group"] in groups and r["batch"] != 16 and r["epsilon"] == eps:
+                        xs.append(i + shift)
+                        ys.append(100 * r["accuracy"])
+                        err.append([100 * (r["accuracy"] - r["ci95"][0]), 100 * (r["ci95"][1] - r["accuracy"])])
+            if xs:
+                ax.errorbar(xs, ys, yerr=list(zip(*err)), marker="o", capsize=4, label=name)
+        refs = [(next((r for r in mine if r["kind"] == "zs"), None), "--"),
+                *[(next((r for r in mine if r["kind"] == "init" and r["virtual"] == v and not r.get("init")), None),
+                   style) for v, style in ((4, ":"), (20, "-."))]]
+        for r, style in refs:
             if r:
-                what = "zero-shot" if r["kind"] == "zs" else f"untrained prompt ({r['virtual']} tokens)"
+                what = "zero-shot" if r["kind"] == "zs" else f"untrained text-init prompt ({r['virtual']} tokens)"
                 ax.axhline(100 * r["accuracy"], linestyle=style, color="grey", label=what)
-        ax.set_xticks(range(4), labels)
+        ax.set_xticks(range(4), ["1", "3", "8", "∞ (no DP)"])
         ax.set_xlabel("ε (δ = 1/(10 N))")
         ax.set_ylabel("accuracy on the first 300 test examples (%)")
         ax.set_title(f"{task}, target SmolLM2-135M")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -31,11 +31,13 @@ def _tune(folders, *extra):
 
 def test_dp_plan_from_the_budget_is_printed_estimated_and_used(folders, capsys):
     assert _tune(folders, "--epsilon", "8", "--budget-examples", "64", "--accountant", "rdp", "--json") == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out, capsys_err = captured.out, captured.err
     # 200 examples: q <= 0.1 allows batch 20, at least 16 steps in 64 examples allows 4
     assert "DP plan for 200 examples at ε = 8: logical batch 4 (Poisson, q = 0.02), 16 steps = 64 examples" in out
     assert "4 virtual tokens, micro-batches of 4" in out
     assert "estimated time: ~" in out and "for 64 examples" in out
+    assert "WARNING: the noise on each step" in capsys_err  # batch 4: noise far above the signal
     record = json.loads(next(line for line in out.splitlines() if line.startswith('{"')))
     assert record["steps"] == 16 and record["sample_rate"] == pytest.approx(0.02) and record["epsilon"] <= 8.0
     config = TransferablePromptConfig.from_pretrained(str(folders / "p"))

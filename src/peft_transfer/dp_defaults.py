@@ -77,6 +77,15 @@ class DPPlan:
                 f"coordinates (σ ≈ {self.noise_multiplier:.3g})")
 
 
+def noise_warning(plan: DPPlan) -> str | None:
+    """A warning when the noise norm reaches the clip norm (measured: then the DP prompt ends below its init)."""
+    if plan.noise_ratio < 1.0:
+        return None
+    return (f"WARNING: the noise on each step ({plan.noise_ratio:.2g}·C) outweighs the clipped gradient (at most C): "
+            "expect the prompt to learn little or get worse; raise --budget-examples (larger batches), ε, or use "
+            "fewer virtual tokens.")
+
+
 def noise_ratio(noise_multiplier: float, batch_size: int, prompt_dims: int) -> float:
     """σ·√d / B: the noise norm on a logical batch's mean clipped gradient, relative to C."""
     return noise_multiplier * math.sqrt(prompt_dims) / batch_size

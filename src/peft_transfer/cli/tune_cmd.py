@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 
 from ..errors import PeftTransferError
 from .arg_types import epsilon, open_unit_interval, positive_float, positive_int
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..assets import load_model
     from ..data_files import load_labelled
+    from ..dp_defaults import noise_warning
     from ..private_prompt_config import PrivatePromptConfig
     from ..private_prompt_trainer import tune_prompt
     from ..prompted_forward import is_masked_lm
@@ -132,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
     if settings.plan is not None:
         print(settings.plan.describe(eps) + f"; {settings.num_virtual_tokens} virtual tokens, micro-batches of "
               f"{settings.physical_batch_size}")
+        warning = noise_warning(settings.plan)
+        if warning:
+            print(warning, file=sys.stderr)
     print(truncation_line(task, tokenizer, texts, masked))
     examples = settings.max_steps * settings.batch_size if settings.max_steps > 0 else math.ceil(
         settings.num_train_epochs * len(data))
