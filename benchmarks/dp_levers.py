@@ -69,7 +69,7 @@ class Setting:
 
 def plan() -> list[Setting]:
     """Rows in the order they run: RT references and the main DP row against non-DP at equal examples, the ε
-    curve, BBC, then single-lever variations of the main row, then the student."""
+    curve, BBC, then single-lever variations of the main row (the most telling first), the student, the rest."""
     bbc = "bbc_news"
     main = Setting("rt-dp8-main", "main", epsilon=8.0)
     rows = [
@@ -91,14 +91,18 @@ def plan() -> list[Setting]:
         dataclasses.replace(main, id="bbc-nodp-main", task=bbc, epsilon=INF),
         Setting("rt-dp8-b16-v20", "lever: old default (batch 16, lr 1e-3, 20 tokens)", batch=16, lr=1e-3, virtual=20),
         dataclasses.replace(main, id="rt-dp8-v20", group="lever: prompt length", virtual=20),
-        dataclasses.replace(main, id="rt-dp8-v1", group="lever: prompt length", virtual=1),
-        dataclasses.replace(main, id="rt-dp8-init-eot", group="lever: init", init=EOT),
         dataclasses.replace(main, id="rt-dp8-b32", group="lever: batch", batch=32),
+        dataclasses.replace(main, id="rt-dp8-lr3e-2", group="lever: learning rate", lr=3e-2),
+        Setting("rt-student-init-v4", "student", kind="init", model="student"),
+        dataclasses.replace(main, id="rt-student-nodp-main", group="student", model="student", epsilon=INF),
+        dataclasses.replace(main, id="rt-student-dp8-main", group="student", model="student"),
         dataclasses.replace(main, id="rt-dp8-b256", group="lever: batch", batch=256),
         dataclasses.replace(main, id="rt-dp8-lr3e-3", group="lever: learning rate", lr=3e-3),
-        dataclasses.replace(main, id="rt-dp8-lr3e-2", group="lever: learning rate", lr=3e-2),
+        dataclasses.replace(main, id="rt-dp8-v1", group="lever: prompt length", virtual=1),
+        dataclasses.replace(main, id="rt-dp8-init-eot", group="lever: init", init=EOT),
         dataclasses.replace(main, id="bbc-dp3-main", task=bbc, group="eps-curve", epsilon=3.0),
         dataclasses.replace(main, id="bbc-dp1-main", task=bbc, group="eps-curve", epsilon=1.0),
+        Setting("bbc-nodp-b16-v20", "main", task=bbc, epsilon=INF, batch=16, lr=1e-3, virtual=20),
         # the plan's choices (dp_defaults) for its default budget on RT, 8,192 examples: an ε curve at 4x the compute
         dataclasses.replace(main, id="rt-dp8-e8192", group="plan, 8192 examples", examples=8192, batch=128),
         dataclasses.replace(main, id="rt-nodp-e8192", group="plan, 8192 examples", examples=8192, epsilon=INF),
@@ -106,10 +110,6 @@ def plan() -> list[Setting]:
                             epsilon=3.0),
         dataclasses.replace(main, id="rt-dp1-e8192", group="plan, 8192 examples", examples=8192, batch=512,
                             epsilon=1.0),
-        Setting("bbc-nodp-b16-v20", "main", task=bbc, epsilon=INF, batch=16, lr=1e-3, virtual=20),
-        Setting("rt-student-init-v4", "student", kind="init", model="student"),
-        dataclasses.replace(main, id="rt-student-nodp-main", group="student", model="student", epsilon=INF),
-        dataclasses.replace(main, id="rt-student-dp8-main", group="student", model="student"),
     ]
     assert len({r.id for r in rows}) == len(rows)
     return rows
