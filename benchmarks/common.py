@@ -37,10 +37,11 @@ def write_results(name: str, header: dict, rows: list[dict], markdown: str) -> P
 
 def cached_student() -> str | None:
     """The pipeline's cached distilled student folder, if this machine has built it."""
-    from peft_transfer.pipeline.config import PipelineConfig
+    from peft_transfer.pipeline.config import PipelineConfig, StudentSettings
     from peft_transfer.pipeline.runner import student_folder
 
-    folder = student_folder(PipelineConfig())
+    # the default run's student: keep_layers resolved as the pipeline does for the 30-layer embedded target
+    folder = student_folder(PipelineConfig(student=StudentSettings(keep_layers=[0, 1, 28, 29])))
     return str(folder) if (folder / "config.json").exists() else None
 
 

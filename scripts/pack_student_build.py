@@ -16,7 +16,6 @@ Prints the device calls to make, back to back.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.metadata
 import json
 import lzma
@@ -27,6 +26,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from build_student_gpu import sha256  # the same check on both sides (scripts/ is on the path of a script)
+
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
 CARRY_LIMIT = 64 * MIB
@@ -36,14 +37,6 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x8
 DISTILL = {"teacher": "smollm2-135m", "keep_layers": "0,1,28,29", "recipe": "kd-frozen-head", "minutes": 6.5,
            "batch_size": 32, "block_size": 512, "learning_rate": 5e-4, "eval_blocks": 64, "save_steps": 500,
            "max_steps": 1000000, "bf16": True, "student_name": "smollm2-135m-student"}
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tree_bytes() -> int:

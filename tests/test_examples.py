@@ -58,3 +58,39 @@ def test_examples_run_on_tiny_models(tmp_path):
                "--out", "p_s_trainer", cwd=tmp_path)
     assert "ε =" in out and (tmp_path / "p_s_trainer" / "adapter_config.json").is_file()
     assert sorted(os.listdir(tmp_path / "p_s_trainer-export")) == sorted(PROMPT_FILES)
+
+
+def test_trl_example_transfers_a_stock_prompt(tmp_path, capsys):
+    """A prompt tuned with TRL's SFTTrainer (stock PromptTuningConfig, no provenance) is transferred once the
+    task is given, and p_t records that the source had no DP record; the CLI asks for the task the same way."""
+    from peft_transfer.cli import main
+    from peft_transfer.student import make_student
+
+    teacher = make_model("llama", num_layers=4)
+    tok = make_tokenizer()
+    for name, model in (("teacher", teacher), ("student", make_student(teacher, [0, 3]))):
+        model.save_pretrained(tmp_path / name)
+        tok.save_pretrained(tmp_path / name)
+    public = tmp_path / "public.jsonl"
+    public.write_text("\n".join(json.dumps({"text": t}) for t in sorted(set(CORPUS))))
+    data = tmp_path / "private.jsonl"
+    rows = [{"text": f"a {w} film, really {w}", "label": y} for w, y in [("great", 1), ("dull", 0)] * 8]
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+
+    out = _run("trl_prompt_to_post.py", "--student", "student", "--target", "teacher", "--data", str(data),
+               "--public", str(public), "--num-public", "12", "--steps", "2", "--transfer-steps", "2", "--out", "trl",
+               cwd=tmp_path)
+    source = tmp_path / "trl" / "p_s_trl"
+    assert (source / "adapter_config.json").is_file() and not (source / "prompt_provenance.json").exists()
+    assert "the transfer asks for it" in out and "no guarantee is claimed" in out
+    p_t = TransferablePromptConfig.from_pretrained(str(tmp_path / "trl" / "p_t"))
+    assert p_t.dp.recorded is False and not p_t.dp.private and p_t.transfer.steps == 2
+    assert p_t.task.name == "rotten_tomatoes"
+    assert "No privacy record" in (tmp_path / "trl" / "p_t" / "README.md").read_text()
+
+    common = ["transfer", "--prompt", str(source), "--student", str(tmp_path / "student"), "--target",
+              str(tmp_path / "teacher"), "--public", str(public), "--public-limit", "12", "--steps", "1"]
+    assert main([*common, "--out", str(tmp_path / "cli_a")]) == 2
+    assert "carries no task record" in capsys.readouterr().err
+    assert main([*common, "--task", "rotten_tomatoes", "--out", str(tmp_path / "cli_b")]) == 0
+    assert "carried no DP record" in capsys.readouterr().out

@@ -20,3 +20,16 @@ def test_never_predicted_class_counts_as_zero():
 def test_empty_is_an_error():
     with pytest.raises(ValueError):
         accuracy([], [])
+
+
+def test_wilson_interval_matches_scipy():
+    from scipy.stats import binomtest
+
+    from peft_transfer.metrics import wilson_interval
+
+    for k, n in ((240, 300), (1570, 2000), (3, 40)):
+        expected = binomtest(k, n).proportion_ci(method="wilson")
+        assert wilson_interval(k / n, n) == pytest.approx((expected.low, expected.high), abs=1e-8)
+    lo, hi = wilson_interval(0.8, 300)
+    assert wilson_interval(1.0, 10)[1] == pytest.approx(1.0) and wilson_interval(0.0, 10)[0] == pytest.approx(0.0)
+    assert wilson_interval(0.8, 2000)[1] - wilson_interval(0.8, 2000)[0] < hi - lo  # more examples, narrower

@@ -292,3 +292,33 @@ def test_print_config_writes_the_full_config(tmp_path, capsys, quick):
     path.write_text(capsys.readouterr().out)
     assert load_pipeline_config(path) == (PipelineConfig.quick() if quick else PipelineConfig())
     assert "# A task of your own" in path.read_text()
+
+
+@pytest.fixture
+def one_thread():
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # greedy decoding's small ops: much faster on one thread when the machine is busy
+    yield
+    torch.set_num_threads(old)
+
+
+def test_generation_task_through_the_pipeline(tiny_config, tmp_path, one_thread):
+    """tasks: [bbc_titles]: the same stages and rows, scored by ROUGE-L; POST at the student's continuations."""
+    from peft_transfer import TransferablePromptConfig
+
+    tiny_config.tasks, tiny_config.epsilons, tiny_config.test_examples = ["bbc_titles"], [8.0], 4
+    tiny_config.transfer.num_public = 12
+    out = tmp_path / "run"
+    paths = run_pipeline(tiny_config, out)
+    results = json.loads(paths["json"].read_text())["results"]
+    assert {r["method"] for r in results} == {"ZS", "FullPT", "CompPT", "Direct", "POST"}
+    assert all(r["metric"] == "ROUGE-L" and 0.0 <= r["score"] <= 1.0 and r["n"] == 4 for r in results)
+    assert "| bbc_titles (ROUGE-L) | 8 |" in paths["md"].read_text()
+    stage = out / "bbc_titles" / "eps-8"
+    assert "ROUGE-L" in (stage / "comparison.md").read_text()
+    post = TransferablePromptConfig.from_pretrained(stage / "post_prompt")
+    assert post.task.kind == "generation" and post.dp.private and "continuation" in post.transfer.distilled_positions
+    assert post.transfer.public_dataset == "lee_news"
+    assert TransferablePromptConfig.from_pretrained(stage / "student_prompt").dp.private

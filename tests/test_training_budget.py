@@ -61,3 +61,24 @@ def test_distillation_with_a_time_budget_stops_early_with_the_learning_rate_anne
     assert rates.index(max(rates)) < len(rates) // 3
     with pytest.raises(PeftTransferError, match="max_train_minutes"):
         DistillationConfig(output_dir=str(tmp_path / "x"), max_train_minutes=0)
+
+
+def test_distill_cli_with_a_spent_budget_is_finished_on_rerun(tmp_path, capsys):
+    import json
+
+    from peft_transfer.cli import main
+
+    make_model("llama", num_layers=4).save_pretrained(tmp_path / "teacher")
+    make_tokenizer().save_pretrained(tmp_path / "teacher")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS[:40]))
+    out = tmp_path / "student"
+    cmd = ["distill", "--teacher", str(tmp_path / "teacher"), "--corpus", str(corpus), "--keep-layers", "0,3",
+           "--out", str(out), "--block-size", "24", "--eval-blocks", "3", "--batch-size", "4", "--max-steps",
+           "100000", "--max-minutes", "0.02", "--save-steps", "5", "--no-progress", "--json"]
+    assert main(cmd) == 0
+    steps = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"]
+    assert 0 < steps < 100000
+    assert main(cmd) == 0  # the budget is spent: the finished student is returned, not trained further
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == steps
+    assert json.loads((out / "distillation_summary.json").read_text())["steps"] == steps

@@ -254,7 +254,7 @@ def test_bad_inputs_get_clear_errors(tmp_path, tokenizer):
     with pytest.raises(PeftTransferError, match="max_steps"):
         TransferConfig(output_dir=str(tmp_path), max_steps=-1)
     with pytest.raises(PeftTransferError, match="label word"):
-        odd = TASK.__class__(name="odd", template="Review: {text}\nSentiment:", label_words=[[" zzqx"], [" good"]])
+        odd = TASK.__class__(name="odd", template="Review: {text}\nSentiment:", label_words=[["<unk>"], [" good"]])
         transfer_prompt(folder, student, target, make_tokenizer(), public_texts(16), _args(tmp_path), task=odd)
 
 

@@ -24,6 +24,9 @@ _LAZY = {
     "tune_prompt": "private_prompt_trainer",
     "TransferMonitor": "transfer_monitor",
     "compare_prompts": "comparison", "ComparisonRow": "comparison", "eq6_alpha_oracle": "comparison",
+    # sequence targets: label words that split, generation tasks
+    "class_scores": "label_scoring", "GenerationTask": "generation_task", "evaluate_generation": "generation_eval",
+    "generate_texts": "generation", "compare_generation_prompts": "generation_compare",
     # provider stage 1: students and distillation
     "make_student": "student", "student_lineage": "student", "DistillationConfig": "distillation_config",
     "DistillationTrainer": "distillation_trainer", "build_teacher_cache": "teacher_cache",

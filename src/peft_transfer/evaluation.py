@@ -12,9 +12,10 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from .errors import PeftTransferError
+from .label_scoring import class_scores
 from .labels import encode_labels
 from .metrics import accuracy, macro_f1
-from .prompted_forward import is_masked_lm, label_logits
+from .prompted_forward import is_masked_lm
 from .task import ClassificationTask
 
 if TYPE_CHECKING:
@@ -54,9 +55,8 @@ def predict_scores(
     for start in tqdm(starts, desc=desc, disable=not progress, unit="batch"):
         index = order[start : start + batch_size]
         batch = tokenized.encode([texts[i] for i in index])
-        logits = label_logits(model, batch["input_ids"], batch["attention_mask"], batch["label_positions"],
-                              use_prompt=use_prompt)
-        scores[index] = tokenized.class_scores(logits.float()).cpu().numpy()
+        scores[index] = class_scores(model, tokenized, batch["input_ids"], batch["attention_mask"],
+                                     batch["label_positions"], use_prompt=use_prompt).float().cpu().numpy()
     model.train(was_training)
     return scores
 

@@ -75,7 +75,9 @@ def check_prompt_export(folder: str | Path) -> Path:
             f"{folder} is not a prompt export: it also holds {_listing(refused)}, which must not leave this "
             f"machine (only {', '.join(PROMPT_FILES)} do). Pass the export that `peft-transfer tune`/`transfer` "
             "wrote as --out, or make one with peft_transfer.handover.export_prompt(folder, new_folder).")
-    missing = [f for f in PROMPT_REQUIRED if f not in files]
+    # a stock adapter from another tool (e.g. TRL) has no provenance: it carries no DP record, which the
+    # transfer records; everything else that could leave with it is refused above
+    missing = [f for f in (CONFIG_NAME, SAFETENSORS_WEIGHTS_NAME) if f not in files]
     if missing:
         raise PeftTransferError(f"{folder} is not a prompt export: it has no {', '.join(missing)}.")
     return folder

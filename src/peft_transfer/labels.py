@@ -19,8 +19,8 @@ def encode_labels(data: Dataset, task) -> Dataset:
     classes in another order is re-mapped to the task's order. Integer labels are kept as they are.
     """
     column = task.label_column
-    if column not in data.column_names:
-        return data
+    if column not in data.column_names or getattr(task, "kind", "classification") != "classification":
+        return data  # nothing to encode (a generation task's target is free text)
     names = [_key(n) for n in task.class_names]
     feature = data.features[column]
     if isinstance(feature, ClassLabel):

@@ -1,4 +1,4 @@
-"""Accuracy and macro-F1 from predictions.
+"""Accuracy and macro-F1 from predictions, and a confidence interval for an accuracy.
 
 Written by hand (a dozen lines of numpy): `evaluate.load("accuracy")` needs the Hub for its metric
 scripts, and these two formulas are standard (macro-F1 as in scikit-learn: classes absent from both
@@ -6,6 +6,8 @@ labels and predictions are skipped; a class never predicted has F1 0).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -31,3 +33,12 @@ def macro_f1(predictions, labels, num_classes: int | None = None) -> float:
             continue
         scores.append(2 * tp / (2 * tp + fp + fn))
     return float(np.mean(scores))
+
+
+def wilson_interval(accuracy: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % (z = 1.96) Wilson score interval of a proportion measured on `n` examples."""
+    if n <= 0:
+        raise ValueError("an interval needs at least one example")
+    center = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
+    return max(0.0, center - half), min(1.0, center + half)

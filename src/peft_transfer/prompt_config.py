@@ -79,7 +79,8 @@ class TransferablePromptConfig(PromptTuningConfig):
     def from_pretrained(cls, pretrained_model_name_or_path: str, subfolder: str | None = None, **kwargs):
         """Load a prompt's config and provenance from a folder or a Hub repo.
 
-        A stock prompt-tuning adapter without a sidecar loads too, with empty provenance.
+        A stock prompt-tuning adapter without a sidecar loads too, with empty provenance and a DP record that
+        says so (`dp.recorded` False: not private as far as anyone can tell).
         """
         stock = _read_json(pretrained_model_name_or_path, CONFIG_NAME, subfolder, required=True, **kwargs)
         if stock.get("peft_type") != "PROMPT_TUNING":
@@ -89,6 +90,8 @@ class TransferablePromptConfig(PromptTuningConfig):
             )
         provenance = _read_json(pretrained_model_name_or_path, PROVENANCE_NAME, subfolder, required=False, **kwargs)
         provenance.pop("format", None)
+        if not provenance:  # a stock adapter (e.g. from TRL's SFTTrainer): say that no guarantee was recorded
+            provenance["dp"] = DPRecord.unrecorded()
         stock.pop("peft_type", None)
         stock_fields = {f.name for f in dataclasses.fields(PromptTuningConfig)}
         stock = {k: v for k, v in stock.items() if k in stock_fields}
@@ -101,9 +104,11 @@ class TransferablePromptConfig(PromptTuningConfig):
 
     @classmethod
     def from_prompt_config(cls, config: PromptTuningConfig, **provenance: Any) -> TransferablePromptConfig:
-        """Wrap a stock `PromptTuningConfig` (e.g. from a plain PEFT adapter) and attach provenance."""
+        """Wrap a stock `PromptTuningConfig` (e.g. from a plain PEFT adapter) and attach provenance (without a
+        `dp` record, the DP record says that none was recorded)."""
         stock_fields = {f.name for f in dataclasses.fields(PromptTuningConfig)}
         values = {k: v for k, v in dataclasses.asdict(config).items() if k in stock_fields and k != "peft_type"}
+        provenance.setdefault("dp", DPRecord.unrecorded())
         return cls(**values, **provenance)
 
 

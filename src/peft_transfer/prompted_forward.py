@@ -69,6 +69,31 @@ def _prepend(prompt: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor) -> 
     return full, full_mask.gather(1, index)
 
 
+def prompted_inputs(
+    model: PreTrainedModel | PeftModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    use_prompt: bool,
+    prompt: torch.Tensor | None,
+) -> tuple[PreTrainedModel, dict, int]:
+    """(base model, forward kwargs with [prompt, text] embeddings and explicit positions, prompt length)."""
+    base = base_model_of(model)
+    device = base.get_input_embeddings().weight.device
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    embeds = base.get_input_embeddings()(input_ids)
+    if prompt is None and use_prompt and is_peft_model(model):
+        prompt = prompt_embeddings(model, input_ids.shape[0])
+    offset = 0
+    if prompt is not None:
+        offset = prompt.shape[1]
+        embeds, attention_mask = _prepend(prompt.to(embeds.dtype), embeds, attention_mask)
+    kwargs: dict = {"inputs_embeds": embeds, "attention_mask": attention_mask}
+    if not is_masked_lm(base):
+        kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        kwargs["use_cache"] = False
+    return base, kwargs, offset
+
+
 def label_logits(
     model: PreTrainedModel | PeftModel,
     input_ids: torch.Tensor,
@@ -83,25 +108,35 @@ def label_logits(
     `prompt` overrides the prompt embeddings (batch, n_virtual, hidden). `label_positions` index the
     text tokens (as `TokenizedTask.encode` returns them), not counting virtual tokens.
     """
-    base = base_model_of(model)
-    device = base.get_input_embeddings().weight.device
-    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    label_positions = label_positions.to(device)
+    base, kwargs, offset = prompted_inputs(model, input_ids, attention_mask, use_prompt, prompt)
+    device = kwargs["inputs_embeds"].device
     batch = input_ids.shape[0]
-    embeds = base.get_input_embeddings()(input_ids)
-    if prompt is None and use_prompt and is_peft_model(model):
-        prompt = prompt_embeddings(model, batch)
-    offset = 0
-    if prompt is not None:
-        offset = prompt.shape[1]
-        embeds, attention_mask = _prepend(prompt.to(embeds.dtype), embeds, attention_mask)
-    positions = label_positions + offset
-    kwargs: dict = {"inputs_embeds": embeds, "attention_mask": attention_mask}
+    positions = label_positions.to(device) + offset
     if is_masked_lm(base):
         return base(**kwargs).logits[torch.arange(batch, device=device), positions]
-    kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    kwargs["use_cache"] = False
-    last = embeds.shape[1] - 1
+    last = kwargs["inputs_embeds"].shape[1] - 1
     if bool((positions == last).all()) and _accepts(base, "logits_to_keep"):
         return base(**kwargs, logits_to_keep=1).logits[:, -1]
     return base(**kwargs).logits[torch.arange(batch, device=device), positions]
+
+
+def position_logits(
+    model: PreTrainedModel | PeftModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    positions: torch.Tensor,
+    use_prompt: bool = True,
+    prompt: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Full-vocabulary logits (batch, P, vocab) at several positions per example (batch, P) - a teacher-forced
+    sequence after the label position, or several mask tokens. Same forward as `label_logits`; a causal LM
+    computes its head only over the columns from the first requested position on."""
+    base, kwargs, offset = prompted_inputs(model, input_ids, attention_mask, use_prompt, prompt)
+    device = kwargs["inputs_embeds"].device
+    rows = torch.arange(input_ids.shape[0], device=device).unsqueeze(1)
+    positions = positions.to(device) + offset
+    length = kwargs["inputs_embeds"].shape[1]
+    keep = length - int(positions.min())
+    if not is_masked_lm(base) and keep < length and _accepts(base, "logits_to_keep"):
+        return base(**kwargs, logits_to_keep=keep).logits[rows, positions - (length - keep)]
+    return base(**kwargs).logits[rows, positions]

@@ -41,11 +41,17 @@ def text_fingerprint(texts: Iterable[str]) -> str:
 
 
 class _Record:
-    """JSON round trip for flat dataclasses; `inf` floats are stored as the string "inf"."""
+    """JSON round trip for flat dataclasses; `inf` floats are stored as the string "inf". Fields named in
+    `_omit_default` are left out while they hold their default (records written before they existed stay
+    byte-identical)."""
+
+    _omit_default: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)  # type: ignore[call-overload]
-        return {k: ("inf" if isinstance(v, float) and math.isinf(v) else v) for k, v in out.items()}
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {k: ("inf" if isinstance(v, float) and math.isinf(v) else v) for k, v in out.items()
+                if not (k in self._omit_default and v == defaults[k])}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None):
@@ -78,12 +84,18 @@ class StudentLineage(_Record):
 
 @dataclass
 class TaskRecord(_Record):
-    """The task a prompt was tuned for: template with a `{text}` slot and label words per class."""
+    """The task a prompt was tuned for: template with a `{text}` slot and label words per class, or, for a
+    generation task (`kind="generation"`, no label words), the target's length limit and stop string."""
 
     name: str
     template: str
     label_words: list[list[str]]
     class_names: list[str]
+    kind: str = "classification"
+    max_new_tokens: int | None = None
+    stop: str | None = None
+
+    _omit_default = ("kind", "max_new_tokens", "stop")
 
 
 @dataclass
@@ -99,10 +111,18 @@ class DPRecord(_Record):
     sample_rate: float | None = None
     steps: int | None = None
     num_train_examples: int | None = None
+    recorded: bool = True  # False: the prompt came without a DP record (tuned elsewhere); no guarantee is claimed
+
+    _omit_default = ("recorded",)
 
     @classmethod
     def not_private(cls, num_train_examples: int | None = None) -> DPRecord:
         return cls(private=False, num_train_examples=num_train_examples)
+
+    @classmethod
+    def unrecorded(cls) -> DPRecord:
+        """A prompt from another tool (no provenance): treated as not private, and marked as such."""
+        return cls(private=False, recorded=False)
 
 
 @dataclass
@@ -121,3 +141,6 @@ class TransferRecord(_Record):
     final_loss: float | None = None
     public_agreement: float | None = None
     alpha_source: str | None = None  # None: set by the provider without labels; else how α was chosen
+    distilled_positions: str | None = None  # where the POST terms were taken, when not the label position alone
+
+    _omit_default = ("distilled_positions",)

@@ -2,8 +2,9 @@
 
 A `ClassificationTask` is tokenizer-independent; `task.tokenized(tokenizer, masked_lm)` binds it to a
 tokenizer and gives a `TokenizedTask` that encodes texts (with the label position of each example) and
-turns the logits at the label position into class scores. The trainers only use those two calls, so a
-generation task (prompted slot filling) can join later by providing the same interface.
+turns the logits at the label position into class scores. Label words that split into several tokens
+are scored by `label_scoring` (length-normalised log-likelihood, teacher-forced); `generation_task` holds
+the other kind of task, a free-text target.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class ClassificationTask:
     label word follows the end of the template. Causal LMs read the label at the last input token (so a
     `{mask}` slot, if any, must end the template); masked LMs read it at the mask token. Label words
     carry their own leading space where the tokenizer needs one (" positive").
-    The class score is the mean logit of the class's label words (POST's verbaliser).
+    The class score is the mean logit of the class's label words (POST's verbaliser) when every word is one
+    token; when a word splits, every word is scored by its length-normalised log-likelihood instead
+    (`label_scoring`), and a class by the mean over its words.
     """
 
     name: str
@@ -40,6 +43,8 @@ class ClassificationTask:
     text_column: str = "text"
     label_column: str = "label"
     max_length: int = 256
+
+    kind = "classification"
 
     def __post_init__(self):
         if TEXT_SLOT not in self.template:
@@ -93,7 +98,8 @@ class TokenizedTask:
     tokenizer: object
     masked_lm: bool
     padding_side: str = "left"
-    label_token_ids: list[list[int]] = field(init=False)
+    label_word_tokens: list[list[list[int]]] = field(init=False)  # class -> word -> token ids
+    label_token_ids: list[list[int]] | None = field(init=False)  # class -> word id; None when a word splits
 
     def __post_init__(self):
         tok = self.tokenizer
@@ -105,7 +111,9 @@ class TokenizedTask:
             raise PeftTransferError("Masked LMs take right padding (their position ids ignore left padding).")
         if tok.pad_token_id is None:
             raise PeftTransferError("The tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos) first.")
-        self.label_token_ids = [[self._single_token(w) for w in words] for words in self.task.label_words]
+        self.label_word_tokens = [[self._word_tokens(w) for w in words] for words in self.task.label_words]
+        self.label_token_ids = None if self.multi_token else [[ids[0] for ids in words]
+                                                               for words in self.label_word_tokens]
         template = self.task.template
         if self.masked_lm:
             if MASK_SLOT not in template:
@@ -128,7 +136,12 @@ class TokenizedTask:
                 f"Task {self.task.name!r}: max_length {self.task.max_length} leaves no room for text."
             )
 
-    def _single_token(self, word: str) -> int:
+    @property
+    def multi_token(self) -> bool:
+        """True when some label word splits into several tokens (scored by `label_scoring`)."""
+        return any(len(ids) > 1 for words in self.label_word_tokens for ids in words)
+
+    def _word_tokens(self, word: str) -> list[int]:
         tok = self.tokenizer
         ids = tok(word, add_special_tokens=False)["input_ids"]
         unk = getattr(tok, "unk_token_id", None)
@@ -137,14 +150,7 @@ class TokenizedTask:
                 f"Task {self.task.name!r}: label word {word!r} is not in this tokenizer's vocabulary; "
                 "pick another word."
             )
-        if len(ids) > 1:
-            pieces = tok.convert_ids_to_tokens(ids)
-            raise PeftTransferError(
-                f"Task {self.task.name!r}: label word {word!r} splits into {len(ids)} tokens {pieces} with this "
-                "tokenizer. Use a word that is a single token (check the leading space: ' positive' vs 'positive'), "
-                "or give the class several single-token words."
-            )
-        return ids[0]
+        return list(ids)
 
     def _fit(self, text: str) -> str:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -185,7 +191,11 @@ class TokenizedTask:
         return {"input_ids": batch["input_ids"], "attention_mask": mask, "label_positions": positions}
 
     def class_scores(self, label_logits: torch.Tensor) -> torch.Tensor:
-        """(batch, vocab) logits at the label position -> (batch, classes) mean label-word logits."""
+        """(batch, vocab) logits at the label position -> (batch, classes) mean label-word logits (single-token
+        label words only; `label_scoring.class_scores` serves every task)."""
+        if self.label_token_ids is None:
+            raise PeftTransferError(f"Task {self.task.name!r} has label words of several tokens: one position does "
+                                    "not score them; use peft_transfer.label_scoring.class_scores.")
         import torch
 
         flat = [i for ids in self.label_token_ids for i in ids]

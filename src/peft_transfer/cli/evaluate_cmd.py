@@ -43,6 +43,14 @@ def run(args: argparse.Namespace) -> int:
         from ..prompt_model import load_prompt
 
         model = load_prompt(model, args.prompt)
+    if task.kind == "generation":
+        from ..generation_eval import evaluate_generation
+
+        scores = evaluate_generation(model, tokenizer, task, data, batch_size=args.batch_size,
+                                     progress=f"generating {task.name}")
+        print(json.dumps(scores.to_dict()) if args.json else f"{task.name} ({args.split}, n={scores.n}): ROUGE-L "
+              f"{scores.rouge_l:.4f}, ROUGE-1 {scores.rouge_1:.4f}, ROUGE-2 {scores.rouge_2:.4f}")
+        return 0
     result = evaluate_classification(model, tokenizer, task, data, batch_size=args.batch_size,
                                      progress=f"evaluating {task.name}")
     if args.json:

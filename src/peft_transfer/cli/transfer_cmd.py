@@ -85,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records if len(records) > 1 else records[0]))
     else:
+        if results[0].peft_config[results[0].active_adapter].dp.recorded is False:
+            print("the source prompt carried no DP record (tuned outside peft-transfer): p_t records that, and no "
+                  "privacy guarantee is claimed")
         for target, record in zip(args.target, records):
             print(f"{target}: {record['steps']} steps, final loss {record['final_loss']:.4f}, public agreement "
                   f"{record['public_agreement']}")

@@ -112,11 +112,12 @@ class PipelineConfig:
     """Everything one run needs; defaults: 22 min on 2 cores once the student exists (results/embedded_run.md)."""
 
     target: str = _setting("smollm2-135m", "the large model: embedded name, local folder, .gguf file or Hub id")
-    tasks: list[str | TaskSettings] = _setting(None, "embedded task names (rotten_tomatoes, bbc_news) and/or your "
-                                                     "own tasks as mappings (example below)",
+    tasks: list[str | TaskSettings] = _setting(None, "embedded task names (rotten_tomatoes, bbc_news; "
+                                                     "bbc_titles: generation, ROUGE-L) and/or your own tasks as "
+                                                     "mappings (example below)",
                                                factory=lambda: ["rotten_tomatoes"])
     public_sets: dict[str, str] = _setting(None, "public set of each embedded task", factory=lambda: {
-        "rotten_tomatoes": "movie_plots", "bbc_news": "guardian_headlines"})
+        "rotten_tomatoes": "movie_plots", "bbc_news": "guardian_headlines", "bbc_titles": "lee_news"})
     epsilons: list[float] = _setting(None, "privacy levels ε to run (inf: no DP)", factory=lambda: [math.inf, 8.0])
     test_examples: int | None = _setting(300, "score the first N test examples; null: all")
     full_pt: bool = _setting(True, "also tune a prompt on the target (the FullPT upper bound)")

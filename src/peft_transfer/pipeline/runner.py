@@ -11,6 +11,7 @@ stage resumes from its Trainer checkpoints):
     <task>/eps-<ε>/<stage>-work/         each stage's checkpoints and logs (never handed over)
     <task>/eps-<ε>/post_oracle_alpha/    with eq6_alpha_oracle: p_t with Eq. 6's α from test labels (a baseline)
     <task>/eps-<ε>/comparison.{md,json}  ZS / FullPT / CompPT / Direct / POST on the test set
+                                         (generation tasks: the same, by ROUGE-L; pipeline/generation_run.py)
     results.{md,json,png}                the table over all tasks and ε, and its bar chart
     timings.json                         wall seconds of each stage, as run (a resumed stage: its last part)
 
@@ -288,6 +289,11 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     for prepared in tasks:
         task_name, task, train, test = prepared.name, prepared.task, prepared.train, prepared.test
         public_name, public = prepared.public_name, prepared.public
+        if task.kind == "generation":  # same stages and rows, scored by ROUGE-L
+            from .generation_run import run_generation_task
+
+            results += run_generation_task(task, out, config, target, student, tokenizer, prepared=prepared)
+            continue
         zs_file = out / task_name / "zero_shot.json"
         if zs_file.is_file():
             zs = json.loads(zs_file.read_text())
