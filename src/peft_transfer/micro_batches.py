@@ -19,10 +19,15 @@ def micro_batches(inputs: dict[str, torch.Tensor], size: int | None,
                   padding_side: str) -> Iterator[dict[str, torch.Tensor]]:
     """Split `inputs` (`input_ids`, `attention_mask`, `label_positions`, per-example extras such as `labels`)
     into micro-batches of at most `size` examples (None: one), shortest first, each without padding columns
-    that none of its examples uses. `padding_side` is the side the batch was padded on."""
+    that none of its examples uses. `padding_side` is the side the batch was padded on. A batch without
+    `label_positions` (a generation task's) is split in order, as it is."""
     total = inputs["input_ids"].shape[0]
     if not size or size >= total:
         yield inputs
+        return
+    if "label_positions" not in inputs:  # other batches (generation targets) keep their order and padding
+        for start in range(0, total, size):
+            yield {key: value[start:start + size] for key, value in inputs.items()}
         return
     order = torch.argsort(inputs["attention_mask"].sum(1), stable=True)
     for start in range(0, total, size):
