@@ -35,6 +35,7 @@ from common import RESULTS, load_student, run_header, write_results  # noqa: E40
 
 from peft_transfer.assets import load_bbc_news, load_model, load_rotten_tomatoes  # noqa: E402
 from peft_transfer.evaluation import evaluate_classification  # noqa: E402
+from peft_transfer.metrics import wilson_interval  # noqa: E402
 from peft_transfer.private_prompt_config import PrivatePromptConfig  # noqa: E402
 from peft_transfer.private_prompt_trainer import PrivatePromptTrainer  # noqa: E402
 from peft_transfer.prompt_model import create_prompt_model  # noqa: E402
@@ -125,18 +126,9 @@ class CountingTrainer(PrivatePromptTrainer):
         return super().training_step(model, inputs, num_items_in_batch)
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion k / n."""
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def scored(model, tokenizer, task, test, use_prompt=True) -> dict:
     result = evaluate_classification(model, tokenizer, task, test, batch_size=32, use_prompt=use_prompt)
-    k = round(result.accuracy * result.n)
-    lo, hi = wilson(k, result.n)
+    lo, hi = wilson_interval(result.accuracy, result.n)
     return {"accuracy": round(result.accuracy, 4), "ci95": [round(lo, 4), round(hi, 4)],
             "macro_f1": round(result.macro_f1, 4), "n_test": result.n}
 
