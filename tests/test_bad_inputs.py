@@ -58,6 +58,14 @@ BAD_INPUTS = [
                                "--noise-multiplier 1", r"either --epsilon .* or --noise-multiplier"),
     ("tune-batch-larger-than-data", "tune --model {student} --data {good_csv} --out {tmp}/t9 --batch-size 64",
      r"Only 24 training examples for a batch size of 64; use a smaller batch size \(--batch-size"),
+    ("tune-budget-0", "tune --model {student} --data {good_csv} --out {tmp}/t9b --budget-examples 0",
+     r"argument --budget-examples: must be at least 1, got 0"),
+    ("tune-budget-and-epochs", "tune --model {student} --data {good_csv} --out {tmp}/t9c --budget-examples 64 "
+                               "--epochs 2", r"give the compute once: --budget-examples, or --epochs, or --max-steps"),
+    ("tune-max-length-too-short", "tune --model {student} --data {good_csv} --out {tmp}/t9d --max-length 3",
+     r"max_length 3 leaves no room for text\. Raise --max-length 3 above the template's own tokens"),
+    ("tune-dp-batch-larger-than-data", "tune --model {student} --data {good_csv} --out {tmp}/t9e --epsilon 8 "
+                                       "--batch-size 64", r"batch size 64 is larger than the 24 training examples"),
     ("transfer-alpha-2", "transfer --prompt {p_s} --student {student} --out {tmp}/t10 --alpha 2",
      r"argument --alpha: must lie between 0 and 1, got 2"),
     ("audit-epsilon-word", "audit --out {tmp}/t11 --epsilon eight", r"argument --epsilon: expected a number, got "

@@ -73,6 +73,14 @@ def test_pipeline_runs_resumes_and_refuses_another_run(tiny_config, tmp_path):
                                                             for s in stages}
     assert all(seconds >= 0 for seconds in timings.values()) and sum(timings.values()) > 0  # tiny stages round to 0
 
+    # the DP stage spends the run's budget (2 steps x 8 = 16 examples) as the DP plan says, the non-DP one as given
+    from peft_transfer.dp_defaults import plan_dp
+
+    plan = plan_dp(64, 8.0, 1 / 640, 4 * 32, budget_examples=16)
+    dp = TransferablePromptConfig.from_pretrained(out / "rotten_tomatoes" / "eps-8" / "student_prompt").dp
+    assert dp.steps == plan.steps and dp.sample_rate == pytest.approx(plan.batch_size / 64) and dp.epsilon <= 8.0
+    assert plan.batch_size * plan.steps <= 16 and plan.steps > 2
+
     stamp = (out / "rotten_tomatoes" / "eps-8" / "post_prompt" / "adapter_model.safetensors").stat().st_mtime_ns
     again = run_pipeline(tiny_config, out)  # everything done: nothing is recomputed
     assert json.loads(again["json"].read_text())["results"] == results["results"]

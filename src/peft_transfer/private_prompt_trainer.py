@@ -49,6 +49,7 @@ from .errors import PeftTransferError
 from .handover import check_export_destination, export_prompt, save_prompt
 from .label_scoring import class_scores
 from .labels import encode_labels
+from .micro_batches import micro_batches
 from .private_prompt_config import PrivatePromptConfig
 from .prompt_model import create_prompt_model
 from .prompted_forward import is_masked_lm
@@ -294,8 +295,9 @@ class PrivatePromptTrainer(Trainer):
         return (loss, {"logits": scores}) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
-        """One logical batch, in physical micro-batches. Under DP each micro-batch's per-example gradients
-        are clipped into `summed_grad` at once; the optimizer step adds the noise (also for an empty batch)."""
+        """One logical batch, in physical micro-batches (grouped by length, `micro_batches`). Under DP each
+        micro-batch's per-example gradients are clipped into `summed_grad` at once; the optimizer step adds the
+        noise (also for an empty batch)."""
         model.train()
         inputs = self._prepare_inputs(inputs)
         size = inputs["labels"].shape[0]
@@ -324,12 +326,12 @@ class PrivatePromptTrainer(Trainer):
         if private:
             self.grad_sampler.enable_hooks()
         try:
-            for start in range(0, size, chunk):
-                part = {k: v[start:start + chunk] for k, v in inputs.items()}
+            parts = list(micro_batches(inputs, chunk, self.tokenized.padding_side))
+            for i, part in enumerate(parts):
                 losses = self.example_losses(model, part)
                 self.accelerator.backward(losses.sum() * scale)
                 total += losses.detach().sum()
-                if private and start + chunk < size:
+                if private and i + 1 < len(parts):
                     self.dp_optimizer.clip_and_accumulate()
                     for p in params:
                         p.grad_sample = None

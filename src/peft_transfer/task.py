@@ -158,6 +158,10 @@ class TokenizedTask:
             return text
         return self.tokenizer.decode(ids[: self._text_budget])
 
+    def is_truncated(self, text: str) -> bool:
+        """True when `render` cuts `text` so that the example fits `task.max_length` tokens."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) > self._text_budget
+
     def render(self, text: str) -> str:
         """The model input for one text (truncated so that the template and label slot survive)."""
         return self._template.replace(TEXT_SLOT, self._fit(text))

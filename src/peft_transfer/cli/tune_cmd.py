@@ -2,19 +2,34 @@
 
 `--out` receives the handover export (adapter, provenance with the DP record, card: what may leave this
 machine); checkpoints, logs and the accountant state go to `--work-dir` (default `<out>-work`), which stays.
+Under `--epsilon` the settings left out come from the DP plan (`tune_settings`, `peft_transfer.dp_defaults`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
+import sys
 
 from ..errors import PeftTransferError
 from .arg_types import epsilon, open_unit_interval, positive_float, positive_int
 from .common import add_task_arguments, check_out_folder, task_from_args
 from .hub_args import add_hub_arguments, maybe_push
+
+DESCRIPTION = (
+    "Tune a soft prompt on private labelled data, optionally with (epsilon, delta)-DP (the data owner's stage; "
+    "resumable). Why DP wants large batches: DP-SGD adds noise of std sigma*C to the sum of a batch's clipped "
+    "per-example gradients, so the mean gradient carries noise of norm ~ sigma*C*sqrt(d)/B over the prompt's d "
+    "coordinates (d = virtual tokens x hidden size), against a signal of at most C. At a fixed epsilon, sigma grows "
+    "only slowly with the batch, so for the same examples processed, fewer and larger batches (and a shorter "
+    "prompt) carry far less noise per step. With --epsilon, tune therefore plans its logical batch, steps and "
+    "learning rate from the data size and the compute budget (--budget-examples), prints the plan and a time "
+    "estimate, and uses micro-batches for memory; any of those flags given explicitly wins. Measured in "
+    "benchmarks/results/dp_levers.md."
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -37,14 +52,29 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accountant", choices=["prv", "rdp"], default="prv", help="privacy accountant")
     parser.add_argument("--stop-at-epsilon", type=epsilon, default=None,
                         help="stop before ε would pass this (at most --epsilon; a resume with more steps stops there)")
-    parser.add_argument("--epochs", type=positive_float, default=1.0, help="passes over the training data")
+    parser.add_argument("--budget-examples", type=positive_int, default=None,
+                        help="compute budget in examples processed (steps x batch); with --epsilon the DP plan "
+                             "spends it in large batches (default under DP: one epoch, at least 2,048 and at most "
+                             "8,192 examples; without DP: --epochs)")
+    parser.add_argument("--epochs", type=positive_float, default=None,
+                        help="passes over the training data, instead of --budget-examples (default: 1 without DP)")
     parser.add_argument("--max-steps", type=positive_int, default=None,
-                        help="optimizer steps, instead of --epochs (default: what --epochs gives)")
-    parser.add_argument("--batch-size", type=positive_int, default=16, help="logical (expected, under DP) batch size")
+                        help="optimizer steps, instead of --epochs (default: what the budget or --epochs gives)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="logical (expected, under DP) batch size (default: 16 without DP; under --epsilon the "
+                             "plan's, e.g. 128 for 10k examples at epsilon 8)")
     parser.add_argument("--physical-batch-size", type=positive_int, default=None,
-                        help="micro-batch size, for memory only (default: the whole batch at once)")
-    parser.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--num-virtual-tokens", type=positive_int, default=20, help="length of the soft prompt")
+                        help="micro-batch size, for memory only (default: the whole batch without DP; under "
+                             "--epsilon at most 2,048 tokens at --max-length)")
+    parser.add_argument("--learning-rate", type=positive_float, default=None,
+                        help="Adam learning rate (default: 1e-3 without DP, 1e-2 for the DP plan's few large steps)")
+    parser.add_argument("--num-virtual-tokens", type=positive_int, default=None,
+                        help="length of the soft prompt (default: 20 without DP, 4 under --epsilon: fewer "
+                             "coordinates to noise)")
+    parser.add_argument("--max-length", type=positive_int, default=None,
+                        help="tokens per example, template included: longer texts are cut at their end, keeping "
+                             "the template and the label position, and the number cut is printed (default: the "
+                             "task's, 128 for rotten_tomatoes, 160 for bbc_news, 256 for your own)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use the first N training examples "
                                                                          "(default: all)")
     parser.add_argument("--save-steps", type=positive_int, default=100, help="checkpoint every N steps")
@@ -59,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if args.epsilon is not None and not math.isinf(args.epsilon) and args.noise_multiplier is not None:
         raise PeftTransferError("give either --epsilon (σ is then calibrated to spend it) or --noise-multiplier, "
                                 "not both.")
+    if args.budget_examples and (args.epochs or args.max_steps):
+        raise PeftTransferError("give the compute once: --budget-examples, or --epochs, or --max-steps.")
     check_out_folder(args.out)
     from .references import check_model_ref
 
@@ -67,24 +99,51 @@ def run(args: argparse.Namespace) -> int:
 
     from ..assets import load_model
     from ..data_files import load_labelled
+    from ..dp_defaults import noise_warning
     from ..private_prompt_config import PrivatePromptConfig
     from ..private_prompt_trainer import tune_prompt
+    from ..prompted_forward import is_masked_lm
+    from .tune_settings import estimate_line, resolve, truncation_line
 
     task = task_from_args(args, default=args.data)
+    if args.max_length is not None:
+        task = dataclasses.replace(task, max_length=args.max_length)
     eps = None if args.epsilon is None or math.isinf(args.epsilon) else args.epsilon
     work = args.work_dir or f"{os.path.normpath(args.out)}-work"
-    config = PrivatePromptConfig(
-        output_dir=work, target_epsilon=eps, target_delta=args.delta, noise_multiplier=args.noise_multiplier,
-        stop_at_epsilon=args.stop_at_epsilon, max_grad_norm=args.max_grad_norm, accountant=args.accountant,
-        num_train_epochs=args.epochs, max_steps=args.max_steps or -1, per_device_train_batch_size=args.batch_size,
-        physical_batch_size=args.physical_batch_size, learning_rate=args.learning_rate,
-        num_virtual_tokens=args.num_virtual_tokens, save_steps=args.save_steps, seed=args.seed,
-    )
+    common = dict(output_dir=work, target_epsilon=eps, target_delta=args.delta, noise_multiplier=args.noise_multiplier,
+                  stop_at_epsilon=args.stop_at_epsilon, max_grad_norm=args.max_grad_norm, accountant=args.accountant,
+                  save_steps=args.save_steps, seed=args.seed)
+    checked = PrivatePromptConfig(**common)  # bad combinations are refused before anything loads
     data = load_labelled(args.data, "train", args.limit, task=task)
+    delta = checked.resolved_delta(len(data)) if eps else None
+    model, tokenizer = load_model(args.model)
+    masked = is_masked_lm(model)
+    try:
+        task.tokenized(tokenizer, masked_lm=masked)  # a --max-length that leaves no room for text is refused here
+    except PeftTransferError as exc:
+        if args.max_length is None:
+            raise
+        raise PeftTransferError(f"{exc} Raise --max-length {args.max_length} above the template's own "
+                                "tokens.") from None
+    settings = resolve(args, len(data), model.get_input_embeddings().weight.shape[1], task.max_length, delta)
+    config = PrivatePromptConfig(
+        **common, num_train_epochs=settings.num_train_epochs, max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size, physical_batch_size=settings.physical_batch_size,
+        learning_rate=settings.learning_rate, num_virtual_tokens=settings.num_virtual_tokens)
+    texts = list(data[task.text_column])
+    if settings.plan is not None:
+        print(settings.plan.describe(eps) + f"; {settings.num_virtual_tokens} virtual tokens, micro-batches of "
+              f"{settings.physical_batch_size}")
+        warning = noise_warning(settings.plan)
+        if warning:
+            print(warning, file=sys.stderr)
+    print(truncation_line(task, tokenizer, texts, masked))
+    examples = settings.max_steps * settings.batch_size if settings.max_steps > 0 else math.ceil(
+        settings.num_train_epochs * len(data))
+    print(estimate_line(model, tokenizer, task, texts, settings, examples), flush=True)
     resume = None
     if not args.no_resume and os.path.isdir(work):
         resume = get_last_checkpoint(work)
-    model, tokenizer = load_model(args.model)
     prompt = tune_prompt(model, tokenizer, task, data, config, resume_from_checkpoint=resume, export_dir=args.out)
     record = prompt.peft_config[prompt.active_adapter].dp
     if args.json:

@@ -59,6 +59,11 @@ class TuneSettings:
     learning_rate: float = _setting(1e-3, "Adam learning rate")
     max_grad_norm: float = _setting(1.0, "per-example clip norm under DP")
     train_examples: int | None = _setting(2000, "use this many training examples (shuffled); null: all")
+    budget_examples: int | None = _setting(None, "examples processed per tuning stage (steps x batch), DP or not; "
+                                                 "null: max_steps x batch_size")
+    dp_plan: bool = _setting(True, "under DP, spend that budget as peft_transfer.dp_defaults plans it (large Poisson "
+                                   "batches, fewer steps, its learning rate, micro-batches): the noise per step falls "
+                                   "~1/batch; false: batch_size, max_steps and learning_rate as given")
 
 
 @dataclass

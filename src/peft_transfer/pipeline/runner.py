@@ -169,15 +169,30 @@ def _has_checkpoint(folder: Path) -> bool:
 def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float, folder: Path) -> str:
     from ..private_prompt_config import PrivatePromptConfig
     from ..private_prompt_trainer import tune_prompt
+    from ..prompt_model import hidden_size
 
     if _done(folder):
         return str(folder)
     t = config.tune
+    batch, steps, lr, physical = t.batch_size, t.max_steps, t.learning_rate, None
+    budget = t.budget_examples or t.max_steps * t.batch_size
+    if t.budget_examples:
+        steps = max(1, budget // batch)
+    if not math.isinf(epsilon) and t.dp_plan:
+        from ..dp_defaults import noise_warning, physical_batch, plan_dp
+
+        plan = plan_dp(len(train), epsilon, 1.0 / (10 * len(train)), t.num_virtual_tokens * hidden_size(model),
+                       budget_examples=budget)
+        batch, steps, lr, physical = plan.batch_size, plan.steps, plan.learning_rate, physical_batch(
+            plan.batch_size, task.max_length)
+        _say(plan.describe(epsilon))
+        if noise_warning(plan):
+            _say(noise_warning(plan).replace("--budget-examples", "tune.budget_examples"))
     args = PrivatePromptConfig(
-        output_dir=str(_work(folder)), num_virtual_tokens=t.num_virtual_tokens, learning_rate=t.learning_rate,
-        max_steps=t.max_steps, per_device_train_batch_size=t.batch_size, max_grad_norm=t.max_grad_norm,
-        target_epsilon=None if math.isinf(epsilon) else epsilon, seed=config.seed, logging_steps=10,
-        save_steps=25, use_cpu=not _cuda(),
+        output_dir=str(_work(folder)), num_virtual_tokens=t.num_virtual_tokens, learning_rate=lr,
+        max_steps=steps, per_device_train_batch_size=batch, physical_batch_size=physical,
+        max_grad_norm=t.max_grad_norm, target_epsilon=None if math.isinf(epsilon) else epsilon, seed=config.seed,
+        logging_steps=10, save_steps=25, use_cpu=not _cuda(),
     )
     tune_prompt(model, tokenizer, task, train, args, export_dir=str(folder),
                 resume_from_checkpoint=True if _has_checkpoint(_work(folder)) else None)
@@ -325,8 +340,11 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     minutes = (time.perf_counter() - started) / 60
     words = config.transfer.max_public_words
     cut = f" (first {words} words)" if words else ""
-    notes = (f"Target `{config.target}`; student `{student.name_or_path}`; {config.tune.max_steps} tuning steps of "
-             f"{config.tune.batch_size}, {config.transfer.max_steps} transfer steps of {config.transfer.batch_size} "
+    t = config.tune
+    tuning = f"{t.budget_examples or t.max_steps * t.batch_size} examples per tuning stage ({t.batch_size} per step"
+    tuning += "; DP stages in the large batches of the DP plan, see each prompt's provenance)" if t.dp_plan else ")"
+    notes = (f"Target `{config.target}`; student `{student.name_or_path}`; {tuning}, "
+             f"{config.transfer.max_steps} transfer steps of {config.transfer.batch_size} "
              f"on {config.transfer.num_public} public texts{cut}; seed {config.seed}. This invocation took "
              f"{minutes:.1f} min (stages already done were skipped; stage times in timings.json). Settings: "
              "run_config.json.\n")
