@@ -2,10 +2,11 @@
 
 A Poisson-sampled logical batch of a few hundred examples is padded to its longest text; run as it is, every
 micro-batch pays for that length. Sorting the examples by length before splitting and cutting each
-micro-batch's padding columns makes a step cost about the mean length instead of the maximum (on Rotten
-Tomatoes, a mean of 25 tokens against a maximum near 78). Each example's forward pass does not depend on the
-rest of its micro-batch (explicit positions, `prompted_forward`), so per-example gradients, their clipped sum
-and the update are those of the unsorted batch; the privacy accounting does not change.
+micro-batch's padding columns lets the short examples skip the long ones' padding (on Rotten Tomatoes a mean
+of 25 tokens against a maximum near 78; the step time it saves: benchmarks/results/micro_batch_sorting.md).
+Each example's forward pass does not depend on the rest of its micro-batch (explicit positions,
+`prompted_forward`), so per-example gradients, their clipped sum and the update are those of the unsorted
+batch; the privacy accounting does not change.
 """
 
 from __future__ import annotations
