@@ -54,7 +54,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="stop before ε would pass this (at most --epsilon; a resume with more steps stops there)")
     parser.add_argument("--budget-examples", type=positive_int, default=None,
                         help="compute budget in examples processed (steps x batch); with --epsilon the DP plan "
-                             "spends it in large batches (default under DP: one epoch, at least 2,048 and at most "
+                             "spends it in large batches (default under DP: one epoch, at least 4,096 and at most "
                              "8,192 examples; without DP: --epochs)")
     parser.add_argument("--epochs", type=positive_float, default=None,
                         help="passes over the training data, instead of --budget-examples (default: 1 without DP)")
