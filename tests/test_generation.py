@@ -25,12 +25,7 @@ TEXTS = ["the team won the cup final", "a new phone with a faster chip and a lon
 TARGETS = ["sport", "tech news", "business", "the best of politics"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _prompted(arch, n_virtual=4, seed=1):

@@ -3,20 +3,13 @@
 import json
 
 import pytest
-import torch
 from tiny_models import make_tokenizer
 from transfer_helpers import public_texts, related_models
 
 from peft_transfer import TransferablePromptConfig
 from peft_transfer.cli import main
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_generation_task_end_to_end_from_the_cli(tmp_path, capsys):

@@ -21,13 +21,7 @@ TEXTS = ["a great film", "a dull and boring mess of a movie, terrible", "good", 
 LABELS = [1, 0, 1, 2]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run much faster on one thread than on two when the shared 2-core machine is busy."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _prompted(arch, task=MULTI, n_virtual=4):

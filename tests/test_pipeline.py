@@ -294,16 +294,6 @@ def test_print_config_writes_the_full_config(tmp_path, capsys, quick):
     assert "# A task of your own" in path.read_text()
 
 
-@pytest.fixture
-def one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # greedy decoding's small ops: much faster on one thread when the machine is busy
-    yield
-    torch.set_num_threads(old)
-
-
 def test_generation_task_through_the_pipeline(tiny_config, tmp_path, one_thread):
     """tasks: [bbc_titles]: the same stages and rows, scored by ROUGE-L; POST at the student's continuations."""
     from peft_transfer import TransferablePromptConfig

@@ -9,14 +9,7 @@ import torch
 from peft_transfer import ClassificationTask, get_task
 from peft_transfer.assets import load_labelled_dataset, load_model, load_public_texts
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Decoding runs many small ops: on the shared, busy 2-core machine two threads make it ~20x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 THUMBS = ClassificationTask(name="thumbs", template="Review: {text}\nVerdict:",

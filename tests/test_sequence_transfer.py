@@ -24,12 +24,7 @@ MULTI = ClassificationTask(name="multi", template="Review: {text}\nSentiment:",
                            label_words=[[" awful", " bad"], [" great", " fantastic"]])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _args(tmp_path, **kw):

@@ -32,13 +32,7 @@ from peft_transfer.transfer_trainer import PromptTransferTrainer
 TASK = get_task("rotten_tomatoes")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run ~40x faster on one thread than on two when the shared 2-core machine is busy."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _args(tmp_path, **kw):

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 from datasets import Dataset
 from tiny_models import make_tokenizer
 from transfer_helpers import labelled_texts, public_texts, related_models, tune_source_prompt
@@ -12,13 +11,7 @@ from peft_transfer import TransferablePromptConfig, evaluate_classification, get
 from peft_transfer.cli import main
 from peft_transfer.comparison import ComparisonRow, compare_prompts, gap_closure
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
