@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from huggingface_hub import ModelCard
-from tiny_models import CORPUS, make_model, make_tokenizer
+from tiny_models import CORPUS, distill_inputs, make_model, make_tokenizer
 from transformers import AutoModelForCausalLM
 
 from peft_transfer.distillation_config import DistillationConfig
@@ -257,12 +257,9 @@ def test_card_metadata_and_body():
 def test_cli_distill_writes_standard_folder_and_resumes(tmp_path, capsys):
     from peft_transfer.cli import main
 
-    make_model("llama", num_layers=4).save_pretrained(tmp_path / "teacher")
-    make_tokenizer().save_pretrained(tmp_path / "teacher")
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS[:40]))
+    teacher, corpus = distill_inputs(tmp_path)
     out = tmp_path / "student"
-    common = ["distill", "--teacher", str(tmp_path / "teacher"), "--corpus", str(corpus), "--keep-layers", "0,3",
+    common = ["distill", "--teacher", teacher, "--corpus", corpus, "--keep-layers", "0,3",
               "--out", str(out), "--block-size", "24", "--eval-blocks", "3", "--save-steps", "2", "--batch-size", "4"]
     assert main([*common, "--max-steps", "2"]) == 0
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
@@ -278,8 +275,8 @@ def test_cli_distill_writes_standard_folder_and_resumes(tmp_path, capsys):
     lineage = student_lineage(model)
     assert lineage.kept_layers == [0, 3] and lineage.distillation_steps == 4
     # the lineage names the teacher's exact weights, the corpus by content, the tokens seen and the recipe
-    teacher = AutoModelForCausalLM.from_pretrained(tmp_path / "teacher")
-    assert lineage.teacher_sha256 == state_dict_sha256(teacher.state_dict())
+    teacher_model = AutoModelForCausalLM.from_pretrained(teacher)
+    assert lineage.teacher_sha256 == state_dict_sha256(teacher_model.state_dict())
     texts = [t for t in CORPUS[:40]]
     assert lineage.corpus == f"corpus.jsonl ({text_fingerprint(texts)}, 40 texts)"
     assert lineage.tokens_seen == 4 * 4 * 24 and lineage.recipe == "kd-frozen-head"
@@ -287,12 +284,12 @@ def test_cli_distill_writes_standard_folder_and_resumes(tmp_path, capsys):
     assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4]
     assert "distillation" in ModelCard.load(out / "README.md").data.tags
     # bad input: layer out of range and corpus shorter than a block, each one line on stderr
-    assert main(["distill", "--teacher", str(tmp_path / "teacher"), "--corpus", str(corpus), "--keep-layers", "0,9",
+    assert main(["distill", "--teacher", teacher, "--corpus", corpus, "--keep-layers", "0,9",
                  "--out", str(tmp_path / "x"), "--block-size", "24"]) == 2
     assert "out of range" in capsys.readouterr().err
     short = tmp_path / "short.jsonl"
     short.write_text(json.dumps({"text": "too short"}) + "\n")
-    assert main(["distill", "--teacher", str(tmp_path / "teacher"), "--corpus", str(short), "--out",
+    assert main(["distill", "--teacher", teacher, "--corpus", str(short), "--out",
                  str(tmp_path / "y"), "--keep-layers", "0,3"]) == 2
     assert "shorter than one block" in capsys.readouterr().err
 
@@ -301,11 +298,8 @@ def test_cli_recipe_presets_and_overrides(tmp_path, capsys):
     from peft_transfer.cli import main
     from peft_transfer.distillation_recipes import RECIPES, recipe_settings
 
-    make_model("llama", num_layers=4).save_pretrained(tmp_path / "teacher")
-    make_tokenizer().save_pretrained(tmp_path / "teacher")
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS[:40]))
-    common = ["distill", "--teacher", str(tmp_path / "teacher"), "--corpus", str(corpus), "--keep-layers", "0,3",
+    teacher, corpus = distill_inputs(tmp_path)
+    common = ["distill", "--teacher", teacher, "--corpus", corpus, "--keep-layers", "0,3",
               "--block-size", "24", "--eval-blocks", "3", "--batch-size", "4", "--max-steps", "2", "--json"]
     assert main([*common, "--out", str(tmp_path / "a"), "--recipe", "last-mse"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

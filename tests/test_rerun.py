@@ -7,7 +7,7 @@ import pytest
 import torch
 from datasets import Dataset
 from safetensors.torch import load_file
-from tiny_models import CORPUS, make_model, make_tokenizer
+from tiny_models import distill_inputs, make_model, make_tokenizer
 from transfer_helpers import public_texts, related_models, tune_source_prompt
 
 from peft_transfer import PeftTransferError, TransferablePromptConfig, save_prompt
@@ -85,12 +85,9 @@ def test_checkpoints_without_a_record_are_not_resumed(tmp_path):
 
 
 def test_distill_rerun_with_other_layers_is_refused_then_redone(tmp_path, capsys):
-    make_model("llama", num_layers=4).save_pretrained(tmp_path / "teacher")
-    make_tokenizer().save_pretrained(tmp_path / "teacher")
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS[:40]))
+    teacher, corpus = distill_inputs(tmp_path)
     out = tmp_path / "student"
-    common = ["distill", "--teacher", str(tmp_path / "teacher"), "--corpus", str(corpus), "--out", str(out),
+    common = ["distill", "--teacher", teacher, "--corpus", corpus, "--out", str(out),
               "--block-size", "24", "--eval-blocks", "3", "--batch-size", "4", "--max-steps", "2"]
     assert main([*common, "--keep-layers", "0,3"]) == 0
     assert main(common) == 2  # the default is the paper's rule: first 2 + last 2 = 0,1,2,3

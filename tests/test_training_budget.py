@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from tiny_models import CORPUS, make_model, make_tokenizer
+from tiny_models import CORPUS, distill_inputs, make_model, make_tokenizer
 from transformers import TrainerControl, TrainerState
 
 from peft_transfer import training_budget
@@ -68,12 +68,9 @@ def test_distill_cli_with_a_spent_budget_is_finished_on_rerun(tmp_path, capsys):
 
     from peft_transfer.cli import main
 
-    make_model("llama", num_layers=4).save_pretrained(tmp_path / "teacher")
-    make_tokenizer().save_pretrained(tmp_path / "teacher")
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS[:40]))
+    teacher, corpus = distill_inputs(tmp_path)
     out = tmp_path / "student"
-    cmd = ["distill", "--teacher", str(tmp_path / "teacher"), "--corpus", str(corpus), "--keep-layers", "0,3",
+    cmd = ["distill", "--teacher", teacher, "--corpus", corpus, "--keep-layers", "0,3",
            "--out", str(out), "--block-size", "24", "--eval-blocks", "3", "--batch-size", "4", "--max-steps",
            "100000", "--max-minutes", "0.02", "--save-steps", "5", "--no-progress", "--json"]
     assert main(cmd) == 0

@@ -116,3 +116,16 @@ def make_model(arch: str, num_layers: int = 2, seed: int = 0):
     model.name_or_path = f"tiny-{arch}"
     model.config._name_or_path = f"tiny-{arch}"
     return model.eval()
+
+
+def distill_inputs(folder) -> tuple[str, str]:
+    """A 4-layer tiny Llama teacher (with its tokenizer) saved to `folder`/teacher and the first 40 lines of
+    `CORPUS` as `folder`/corpus.jsonl: what `peft-transfer distill` reads. Returns both paths as strings."""
+    import json
+    from pathlib import Path
+
+    teacher, corpus = Path(folder) / "teacher", Path(folder) / "corpus.jsonl"
+    make_model("llama", num_layers=4).save_pretrained(teacher)
+    make_tokenizer().save_pretrained(teacher)
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS[:40]))
+    return str(teacher), str(corpus)
