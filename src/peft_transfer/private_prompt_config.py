@@ -12,6 +12,11 @@ from .errors import PeftTransferError
 ACCOUNTANTS = ("prv", "rdp")
 
 
+
+def default_delta(num_examples: int) -> float:
+    """δ when none is given: 1/(10·N), well below the 1/N at which publishing one example verbatim is DP."""
+    return 1.0 / (10 * num_examples)
+
 @dataclass
 class PrivatePromptConfig(TrainingArguments):
     """`TrainingArguments` plus soft-prompt and differential-privacy settings.
@@ -124,7 +129,7 @@ class PrivatePromptConfig(TrainingArguments):
     def resolved_delta(self, num_examples: int) -> float:
         """δ for `num_examples` training examples: the given one (checked < 1/N) or 1/(10·N)."""
         if self.target_delta is None:
-            return 1.0 / (10 * num_examples)
+            return default_delta(num_examples)
         if self.target_delta >= 1.0 / num_examples:
             raise PeftTransferError(
                 f"target_delta {self.target_delta:g} is not below 1/N = {1 / num_examples:g}: with δ ≥ 1/N a mechanism "

@@ -167,7 +167,7 @@ def _has_checkpoint(folder: Path) -> bool:
 
 
 def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float, folder: Path) -> str:
-    from ..private_prompt_config import PrivatePromptConfig
+    from ..private_prompt_config import PrivatePromptConfig, default_delta
     from ..private_prompt_trainer import tune_prompt
     from ..prompt_model import hidden_size
 
@@ -181,13 +181,14 @@ def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float,
     if not math.isinf(epsilon) and t.dp_plan:
         from ..dp_defaults import noise_warning, physical_batch, plan_dp
 
-        plan = plan_dp(len(train), epsilon, 1.0 / (10 * len(train)), t.num_virtual_tokens * hidden_size(model),
+        plan = plan_dp(len(train), epsilon, default_delta(len(train)), t.num_virtual_tokens * hidden_size(model),
                        budget_examples=budget)
         batch, steps, lr, physical = plan.batch_size, plan.steps, plan.learning_rate, physical_batch(
             plan.batch_size, task.max_length)
         _say(plan.describe(epsilon))
-        if noise_warning(plan):
-            _say(noise_warning(plan).replace("--budget-examples", "tune.budget_examples"))
+        warning = noise_warning(plan)
+        if warning:
+            _say(warning.replace("--budget-examples", "tune.budget_examples"))
     args = PrivatePromptConfig(
         output_dir=str(_work(folder)), num_virtual_tokens=t.num_virtual_tokens, learning_rate=lr,
         max_steps=steps, per_device_train_batch_size=batch, physical_batch_size=physical,
