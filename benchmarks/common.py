@@ -49,7 +49,7 @@ def load_student(path: str | None, keep_layers: list[int]):
     """(model, tokenizer, folder): `path`, else the pipeline's cached distilled student (folder set), else
     the embedded LLM's `keep_layers` without distillation (folder None)."""
     from peft_transfer.assets import load_model
-    from peft_transfer.student import make_student
+    from peft_transfer.student.layers import make_student
 
     folder = path or cached_student()
     if folder:

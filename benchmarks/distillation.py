@@ -35,8 +35,8 @@ def peak_rss_mib() -> dict[str, float]:
 @torch.no_grad()
 def heldout_kl(student, teacher, tok, blocks, temperature: float, ks: tuple[int, ...] = ()) -> dict[str, float]:
     """Mean full-vocabulary T²·KL(teacher‖student) on held-out blocks, and its top-k approximations."""
-    from peft_transfer.distillation_data import CausalBlockCollator
-    from peft_transfer.distillation_loss import kl_full, kl_topk
+    from peft_transfer.distill.data import CausalBlockCollator
+    from peft_transfer.distill.loss import kl_full, kl_topk
 
     out = {"full": 0.0, **{f"top{k}": 0.0 for k in ks}}
     batches = 0
@@ -69,11 +69,11 @@ def main() -> None:
                       f"N = {args.steps} steps only (CPU budget), not a converged student")
 
     from peft_transfer.assets import load_model, load_public_texts
-    from peft_transfer.distillation_config import DistillationConfig
-    from peft_transfer.distillation_data import collator_for, perplexity, prepare_blocks
-    from peft_transfer.distillation_trainer import DistillationTrainer
-    from peft_transfer.student import make_student
-    from peft_transfer.teacher_cache import build_teacher_cache
+    from peft_transfer.distill.config import DistillationConfig
+    from peft_transfer.distill.data import collator_for, perplexity, prepare_blocks
+    from peft_transfer.distill.teacher_cache import build_teacher_cache
+    from peft_transfer.distill.trainer import DistillationTrainer
+    from peft_transfer.student.layers import make_student
 
     keep = [0, 1, 28, 29]
     teacher, tok = load_model("smollm2-135m")

@@ -10,7 +10,7 @@ the whole train split (Rotten Tomatoes 10,752 reviews, BBC News 1,625 articles) 
 from (Poisson, q = B / N); non-DP rows take shuffled batches. "examples" is the compute budget: steps =
 examples / B for DP and non-DP alike, and the examples actually processed are counted. Accuracy on the first
 300 test examples with a 95 % Wilson interval. The levers are compared on that same test set: the comparison
-is an experiment, and the defaults drawn from it (`peft_transfer.dp_defaults`) are fitted to these two tasks.
+is an experiment, and the defaults drawn from it (`peft_transfer.tune.dp_plan`) are fitted to these two tasks.
 Each row records the machine's load average at its start: the 2 cores are shared, so wall times are noisy.
 A file runs/<name>/STOP makes the run stop before its next row (delete it to go on).
 """
@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, load_student, run_header, write_results  # noqa: E402
 
 from peft_transfer.assets import load_bbc_news, load_model, load_rotten_tomatoes  # noqa: E402
-from peft_transfer.evaluation import evaluate_classification  # noqa: E402
-from peft_transfer.metrics import wilson_interval  # noqa: E402
-from peft_transfer.private_prompt_config import PrivatePromptConfig  # noqa: E402
-from peft_transfer.private_prompt_trainer import PrivatePromptTrainer  # noqa: E402
-from peft_transfer.prompt_model import create_prompt_model  # noqa: E402
-from peft_transfer.tasks import get_task  # noqa: E402
+from peft_transfer.evaluation.classification import evaluate_classification  # noqa: E402
+from peft_transfer.evaluation.metrics import wilson_interval  # noqa: E402
+from peft_transfer.prompts.model import create_prompt_model  # noqa: E402
+from peft_transfer.tasks.defaults import get_task  # noqa: E402
+from peft_transfer.tune.config import PrivatePromptConfig  # noqa: E402
+from peft_transfer.tune.trainer import PrivatePromptTrainer  # noqa: E402
 
 INF = math.inf
 EOT = "<|endoftext|>"  # SmolLM2's document separator (id 0): a prompt init that leaves the input nearly as it is
@@ -143,7 +143,7 @@ def scored(model, tokenizer, task, test, use_prompt=True) -> dict:
 
 def gradient_norms(model, tokenizer, task, train, virtual: int, n: int = 32) -> dict:
     """Per-example gradient norms of the prompt at its init (one example at a time): how much C = 1 clips."""
-    from peft_transfer.private_prompt_trainer import PromptClassifier
+    from peft_transfer.tune.trainer import PromptClassifier
 
     prompt_model = create_prompt_model(model, tokenizer, task, num_virtual_tokens=virtual)
     classifier = PromptClassifier(prompt_model, task.tokenized(tokenizer, masked_lm=False)).train()

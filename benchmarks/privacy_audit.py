@@ -38,11 +38,11 @@ def main() -> None:
     args = parser.parse_args()
     header = run_header()
 
+    from peft_transfer.assets.data_files import load_labelled
     from peft_transfer.audit import plot_roc, run_lira_audit
     from peft_transfer.audit.roc import RocSeries
     from peft_transfer.cli.audit_cmd import build_tune_args
-    from peft_transfer.data_files import load_labelled
-    from peft_transfer.tasks import get_task
+    from peft_transfer.tasks.defaults import get_task
 
     student, tokenizer, folder = load_student(args.student, [int(x) for x in args.keep_layers.split(",")])
     student_text = (f"distilled student `{folder}` (SmolLM2-135M layers 0,1,28,29, the pipeline's)" if folder

@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import load_student, run_header, write_results  # noqa: E402
 
 from peft_transfer.assets import load_bbc_news, load_model, load_rotten_tomatoes  # noqa: E402
-from peft_transfer.evaluation import evaluate_classification  # noqa: E402
-from peft_transfer.private_prompt_config import PrivatePromptConfig  # noqa: E402
-from peft_transfer.private_prompt_trainer import PrivatePromptTrainer  # noqa: E402
-from peft_transfer.tasks import get_task  # noqa: E402
+from peft_transfer.evaluation.classification import evaluate_classification  # noqa: E402
+from peft_transfer.tasks.defaults import get_task  # noqa: E402
+from peft_transfer.tune.config import PrivatePromptConfig  # noqa: E402
+from peft_transfer.tune.trainer import PrivatePromptTrainer  # noqa: E402
 
 
 class StepTimer(TrainerCallback):
@@ -77,7 +77,7 @@ def run_one(model, tokenizer, task, train, test, eps, steps, args, label) -> dic
 
 def init_row(model, tokenizer, task, test, args, label) -> dict:
     """The untrained prompt (text init from the task description): where every run starts."""
-    from peft_transfer.prompt_model import create_prompt_model
+    from peft_transfer.prompts.model import create_prompt_model
 
     prompt_model = create_prompt_model(model, tokenizer, task, num_virtual_tokens=args.virtual_tokens)
     result = evaluate_classification(prompt_model, tokenizer, task, test, batch_size=16)

@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import run_header, write_results  # noqa: E402
 
 from peft_transfer.assets import load_model, load_rotten_tomatoes  # noqa: E402
-from peft_transfer.private_prompt_config import PrivatePromptConfig  # noqa: E402
-from peft_transfer.private_prompt_trainer import PrivatePromptTrainer  # noqa: E402
-from peft_transfer.student import make_student  # noqa: E402
-from peft_transfer.tasks import get_task  # noqa: E402
+from peft_transfer.student.layers import make_student  # noqa: E402
+from peft_transfer.tasks.defaults import get_task  # noqa: E402
+from peft_transfer.tune.config import PrivatePromptConfig  # noqa: E402
+from peft_transfer.tune.trainer import PrivatePromptTrainer  # noqa: E402
 
 
 def main(argv=None):

@@ -25,18 +25,18 @@ from common import run_header, write_results  # noqa: E402
 
 from peft_transfer import ClassificationTask, create_prompt_model, get_task  # noqa: E402
 from peft_transfer.assets import load_labelled_dataset, load_model  # noqa: E402
-from peft_transfer.data_files import load_texts  # noqa: E402
-from peft_transfer.generation_tuning import PrivateGenerationTrainer  # noqa: E402
-from peft_transfer.handover import save_prompt  # noqa: E402
-from peft_transfer.private_prompt_config import PrivatePromptConfig  # noqa: E402
-from peft_transfer.private_prompt_trainer import PrivatePromptTrainer  # noqa: E402
-from peft_transfer.prompt_config import TransferablePromptConfig  # noqa: E402
-from peft_transfer.prompt_model import load_prompt  # noqa: E402
-from peft_transfer.sequence_transfer import SequenceTransferTrainer  # noqa: E402
-from peft_transfer.student import make_student  # noqa: E402
-from peft_transfer.transfer import init_target_prompt  # noqa: E402
-from peft_transfer.transfer_config import TransferConfig  # noqa: E402
-from peft_transfer.transfer_trainer import PromptTransferTrainer  # noqa: E402
+from peft_transfer.assets.data_files import load_texts  # noqa: E402
+from peft_transfer.prompts.config import TransferablePromptConfig  # noqa: E402
+from peft_transfer.prompts.handover import save_prompt  # noqa: E402
+from peft_transfer.prompts.model import load_prompt  # noqa: E402
+from peft_transfer.student.layers import make_student  # noqa: E402
+from peft_transfer.transfer.config import TransferConfig  # noqa: E402
+from peft_transfer.transfer.run import init_target_prompt  # noqa: E402
+from peft_transfer.transfer.sequence_trainer import SequenceTransferTrainer  # noqa: E402
+from peft_transfer.transfer.trainer import PromptTransferTrainer  # noqa: E402
+from peft_transfer.tune.config import PrivatePromptConfig  # noqa: E402
+from peft_transfer.tune.generation_trainer import PrivateGenerationTrainer  # noqa: E402
+from peft_transfer.tune.trainer import PrivatePromptTrainer  # noqa: E402
 
 SPLIT_WORDS = [[" business news"], [" entertainment news"], [" politics"], [" sport"], [" tech"]]
 

@@ -28,7 +28,7 @@ STUDENT = "smollm2-135m-student"
 
 
 def _perplexity(model, tokenizer, texts: list[str]) -> float:
-    from peft_transfer.distillation_data import perplexity, prepare_blocks
+    from peft_transfer.distill.data import perplexity, prepare_blocks
 
     return perplexity(model, tokenizer, prepare_blocks(texts, tokenizer, block_size=128, max_blocks=64))
 
@@ -43,7 +43,7 @@ def main() -> None:
 
     from peft_transfer.assets import load_bbc_news, load_model, load_rotten_tomatoes
     from peft_transfer.assets.shipped_students import shipped_student
-    from peft_transfer.metrics import wilson_interval
+    from peft_transfer.evaluation.metrics import wilson_interval
     from peft_transfer.pipeline.config import load_pipeline_config
     from peft_transfer.pipeline.runner import run_pipeline
 

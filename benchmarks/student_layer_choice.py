@@ -7,9 +7,9 @@ Output pasted into results/student_recipes_analysis.md.
 import torch
 
 from peft_transfer.assets import load_model
-from peft_transfer.data_files import load_texts
-from peft_transfer.distillation_data import perplexity, prepare_blocks, split_held_out
-from peft_transfer.student import make_student
+from peft_transfer.assets.data_files import load_texts
+from peft_transfer.distill.data import perplexity, prepare_blocks, split_held_out
+from peft_transfer.student.layers import make_student
 
 torch.manual_seed(0)
 teacher, tok = load_model("smollm2-135m")

@@ -29,10 +29,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import RESULTS, run_header  # noqa: E402
 
 from peft_transfer.assets import load_model  # noqa: E402
-from peft_transfer.data_files import load_texts  # noqa: E402
-from peft_transfer.distillation_data import perplexity, prepare_blocks, split_held_out  # noqa: E402
-from peft_transfer.distillation_recipes import RECIPES  # noqa: E402
-from peft_transfer.distillation_run import DistillJob, run_distillation  # noqa: E402
+from peft_transfer.assets.data_files import load_texts  # noqa: E402
+from peft_transfer.distill.data import perplexity, prepare_blocks, split_held_out  # noqa: E402
+from peft_transfer.distill.recipes import RECIPES  # noqa: E402
+from peft_transfer.distill.run import DistillJob, run_distillation  # noqa: E402
 from peft_transfer.pipeline.config import PipelineConfig, StudentSettings  # noqa: E402
 from peft_transfer.pipeline.runner import run_pipeline  # noqa: E402
 

@@ -20,11 +20,11 @@ import torch
 from common import load_student
 
 from peft_transfer.assets import load_labelled_dataset, load_model, load_public_texts
-from peft_transfer.data_files import first_words
-from peft_transfer.distillation_loss import kl_full
-from peft_transfer.evaluation import evaluate_classification
+from peft_transfer.assets.data_files import first_words
+from peft_transfer.distill.loss import kl_full
+from peft_transfer.evaluation.classification import evaluate_classification
 from peft_transfer.prompted_forward import label_logits
-from peft_transfer.tasks import get_task
+from peft_transfer.tasks.defaults import get_task
 
 
 def public_pool(names: list[str], words: int, seed: int) -> list[str]:

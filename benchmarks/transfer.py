@@ -32,8 +32,8 @@ def _public(n: int, words: int, seed: int) -> list[str]:
 
 def _transfer_trainer(tokenizer, task, texts, batch, cached, out):
     from peft_transfer import create_prompt_model
-    from peft_transfer.transfer_config import TransferConfig
-    from peft_transfer.transfer_trainer import PromptTransferTrainer
+    from peft_transfer.transfer.config import TransferConfig
+    from peft_transfer.transfer.trainer import PromptTransferTrainer
 
     p_s = create_prompt_model(_student(_fresh_target()), tokenizer, task, num_virtual_tokens=20)
     p_t = create_prompt_model(_fresh_target(), tokenizer, task, num_virtual_tokens=20)
@@ -117,9 +117,9 @@ def cost_section(args, tokenizer, task) -> tuple[list[dict], str]:
 def table_section(args, tokenizer, task) -> tuple[list[dict], str]:
     from peft_transfer import save_prompt
     from peft_transfer.assets import load_rotten_tomatoes
-    from peft_transfer.comparison import compare_prompts, comparison_markdown, gap_closure
-    from peft_transfer.transfer import transfer_prompt
-    from peft_transfer.transfer_config import TransferConfig
+    from peft_transfer.evaluation.comparison import compare_prompts, comparison_markdown, gap_closure
+    from peft_transfer.transfer.config import TransferConfig
+    from peft_transfer.transfer.run import transfer_prompt
 
     data = load_rotten_tomatoes()
     train = data["train"].shuffle(seed=args.seed).select(range(args.n_train))
@@ -181,7 +181,7 @@ def _fresh_target():
 
 
 def _student(target):
-    from peft_transfer.student import make_student
+    from peft_transfer.student.layers import make_student
 
     return make_student(target, keep_layers=[0, 1, 28, 29])
 
@@ -189,19 +189,19 @@ def _student(target):
 def _tuner():
     """Prompt tuning from issue #5 (`tune_prompt`) when present, else a labelled minimal loop."""
     try:
-        from peft_transfer.private_prompt_config import PrivatePromptConfig
-        from peft_transfer.private_prompt_trainer import tune_prompt
+        from peft_transfer.tune.config import PrivatePromptConfig
+        from peft_transfer.tune.trainer import tune_prompt
     except ImportError:
         tune_prompt = None
 
     if tune_prompt is not None:
         def tune(model, tokenizer, task, train, args, out):
-            """peft_transfer.private_prompt_trainer.tune_prompt"""
+            """peft_transfer.tune.trainer.tune_prompt"""
             config = PrivatePromptConfig(output_dir=out, max_steps=args.tune_steps,
                                          per_device_train_batch_size=args.batch_size, learning_rate=args.tune_lr,
                                          seed=args.seed, save_strategy="no", disable_tqdm=True)
             return tune_prompt(model, tokenizer, task, train, config)
-        tune.__doc__ = "peft_transfer.private_prompt_trainer.tune_prompt"
+        tune.__doc__ = "peft_transfer.tune.trainer.tune_prompt"
         return tune
 
     def fallback(model, tokenizer, task, train, args, out):
@@ -247,7 +247,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     header = run_header()
-    from peft_transfer.tasks import get_task
+    from peft_transfer.tasks.defaults import get_task
 
     task = get_task("rotten_tomatoes")
     _fresh_target()

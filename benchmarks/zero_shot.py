@@ -24,9 +24,9 @@ def main() -> None:
     header = run_header()
 
     from peft_transfer.assets import load_model
-    from peft_transfer.data_files import load_labelled
-    from peft_transfer.evaluation import evaluate_classification
-    from peft_transfer.tasks import get_task
+    from peft_transfer.assets.data_files import load_labelled
+    from peft_transfer.evaluation.classification import evaluate_classification
+    from peft_transfer.tasks.defaults import get_task
 
     with tempfile.TemporaryDirectory() as cache:
         os.environ["PEFT_TRANSFER_CACHE"] = cache

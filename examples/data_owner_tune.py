@@ -11,9 +11,9 @@ import argparse
 
 from peft_transfer import TransferablePromptConfig, get_task
 from peft_transfer.assets import load_model
-from peft_transfer.data_files import load_labelled
-from peft_transfer.private_prompt_config import PrivatePromptConfig
-from peft_transfer.private_prompt_trainer import tune_prompt
+from peft_transfer.assets.data_files import load_labelled
+from peft_transfer.tune.config import PrivatePromptConfig
+from peft_transfer.tune.trainer import tune_prompt
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--student", required=True, help="student folder or Hub id")

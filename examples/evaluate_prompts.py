@@ -9,8 +9,8 @@ import argparse
 
 from peft_transfer import get_task
 from peft_transfer.assets import load_model
-from peft_transfer.comparison import compare_prompts, comparison_markdown, write_comparison
-from peft_transfer.data_files import load_labelled
+from peft_transfer.assets.data_files import load_labelled
+from peft_transfer.evaluation.comparison import compare_prompts, comparison_markdown, write_comparison
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--target", default="smollm2-135m")

@@ -9,8 +9,8 @@ standard transformers model (AutoModelForCausalLM loads it) with a model card.
 
 import argparse
 
-from peft_transfer.distillation_recipes import DEFAULT_RECIPE, RECIPES, recipe_settings
-from peft_transfer.distillation_run import DistillJob, run_distillation
+from peft_transfer.distill.recipes import DEFAULT_RECIPE, RECIPES, recipe_settings
+from peft_transfer.distill.run import DistillJob, run_distillation
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--teacher", default="smollm2-135m")
@@ -35,6 +35,6 @@ summary = run_distillation(DistillJob(
 print(f"student saved to {args.out}: {summary.steps} steps, held-out perplexity {summary.perplexity}")
 
 if args.push_to_hub:
-    from peft_transfer.hub import push_student_to_hub
+    from peft_transfer.prompts.hub import push_student_to_hub
 
     print(push_student_to_hub(args.out, args.push_to_hub).repo_url)

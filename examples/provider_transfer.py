@@ -8,9 +8,9 @@ public, unlabelled text (no private data, labels or validation set).
 import argparse
 
 from peft_transfer.assets import load_model
-from peft_transfer.data_files import load_texts
-from peft_transfer.transfer import transfer_prompt
-from peft_transfer.transfer_config import TransferConfig
+from peft_transfer.assets.data_files import load_texts
+from peft_transfer.transfer.config import TransferConfig
+from peft_transfer.transfer.run import transfer_prompt
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--prompt", required=True, help="the data owner's export of p_s")

@@ -11,11 +11,11 @@ import argparse
 
 from peft_transfer import get_task
 from peft_transfer.assets import load_model
-from peft_transfer.data_files import load_labelled
-from peft_transfer.private_prompt_config import (
+from peft_transfer.assets.data_files import load_labelled
+from peft_transfer.tune.config import (
     PrivatePromptConfig,  # DP: was `from transformers import TrainingArguments`
 )
-from peft_transfer.private_prompt_trainer import PrivatePromptTrainer  # DP: was `from transformers import Trainer`
+from peft_transfer.tune.trainer import PrivatePromptTrainer  # DP: was `from transformers import Trainer`
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--model", required=True)

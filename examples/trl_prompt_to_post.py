@@ -20,9 +20,9 @@ from trl import SFTConfig, SFTTrainer
 
 from peft_transfer import PeftTransferError, TransferablePromptConfig, get_task
 from peft_transfer.assets import load_model
-from peft_transfer.data_files import load_labelled, load_texts
-from peft_transfer.transfer import transfer_prompt
-from peft_transfer.transfer_config import TransferConfig
+from peft_transfer.assets.data_files import load_labelled, load_texts
+from peft_transfer.transfer.config import TransferConfig
+from peft_transfer.transfer.run import transfer_prompt
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--student", required=True, help="student folder, Hub id or embedded name")

@@ -122,7 +122,7 @@ def run(cmd: list[str], env: dict, log) -> None:
 
 
 PROBE = ("import sys, torch, transformers, datasets, gguf, peft; import peft_transfer.cli, "
-         "peft_transfer.distillation_run, peft_transfer.shipped_student; print('imports ok: python', "
+         "peft_transfer.distill.run, peft_transfer.student.shipped; print('imports ok: python', "
          "sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', "
          "transformers.__version__, 'datasets', datasets.__version__, 'peft', peft.__version__)")
 

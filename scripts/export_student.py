@@ -3,7 +3,7 @@
     python scripts/export_student.py STUDENT_DIR --teacher smollm2-135m --out FOLDER [--build JSON]
 
 `--build` is a JSON object of how it was built (hardware, minutes, command), shown in the card. See
-`peft_transfer.shipped_student` for the format.
+`peft_transfer.student.shipped` for the format.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import json
 
 from peft_transfer.assets.models import load_model
-from peft_transfer.shipped_student import export_shipped_student
+from peft_transfer.student.shipped import export_shipped_student
 
 
 def main() -> None:

@@ -26,8 +26,8 @@ def main() -> None:
 
     from peft_transfer.assets.models import load_model
     from peft_transfer.assets.shipped_students import shipped_student
-    from peft_transfer.shipped_student import BUILD_NAME
-    from peft_transfer.student import student_lineage
+    from peft_transfer.student.layers import student_lineage
+    from peft_transfer.student.shipped import BUILD_NAME
 
     spec = shipped_student(args.name)
     if spec is None:

@@ -87,7 +87,7 @@ def main() -> None:
 
     from peft_transfer.assets import load_bbc_news, load_public_texts, load_rotten_tomatoes
     from peft_transfer.assets.models import cache_root, embedded_model_path
-    from peft_transfer.overlap import overlapping_texts
+    from peft_transfer.assets.overlap import overlapping_texts
 
     private = [t for data in (load_rotten_tomatoes(), load_bbc_news()) for split in data.values()
                for t in split["text"]]

@@ -14,9 +14,9 @@ from tiny_models import make_tokenizer  # noqa: E402
 from transfer_helpers import public_texts, saved_source_prompt  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
-from peft_transfer.public_logits import PublicTextCollator  # noqa: E402
-from peft_transfer.transfer import transfer_prompt  # noqa: E402
-from peft_transfer.transfer_config import TransferConfig  # noqa: E402
+from peft_transfer.transfer.config import TransferConfig  # noqa: E402
+from peft_transfer.transfer.public_logits import PublicTextCollator  # noqa: E402
+from peft_transfer.transfer.run import transfer_prompt  # noqa: E402
 
 SEEN: list[list[str]] = []  # the texts of each training batch this process collated
 INITIAL: list[torch.Tensor] = []

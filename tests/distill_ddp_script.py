@@ -12,10 +12,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_models import CORPUS, make_model, make_tokenizer  # noqa: E402
 
-from peft_transfer.distillation_config import DistillationConfig  # noqa: E402
-from peft_transfer.distillation_data import collator_for, prepare_blocks  # noqa: E402
-from peft_transfer.distillation_trainer import DistillationTrainer  # noqa: E402
-from peft_transfer.student import make_student  # noqa: E402
+from peft_transfer.distill.config import DistillationConfig  # noqa: E402
+from peft_transfer.distill.data import collator_for, prepare_blocks  # noqa: E402
+from peft_transfer.distill.trainer import DistillationTrainer  # noqa: E402
+from peft_transfer.student.layers import make_student  # noqa: E402
 
 
 def main(out: str) -> None:

@@ -51,9 +51,9 @@ from peft_transfer import (  # noqa: E402
 )
 from peft_transfer.cli import main  # noqa: E402
 from peft_transfer.cli.hub_args import add_hub_arguments, maybe_push  # noqa: E402
-from peft_transfer.hub import push_prompt_to_hub, push_student_to_hub  # noqa: E402
-from peft_transfer.student import make_student  # noqa: E402
-from peft_transfer.student_card import DistillationSummary, save_student_card  # noqa: E402
+from peft_transfer.prompts.hub import push_prompt_to_hub, push_student_to_hub  # noqa: E402
+from peft_transfer.student.card import DistillationSummary, save_student_card  # noqa: E402
+from peft_transfer.student.layers import make_student  # noqa: E402
 
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 hf_logging.set_verbosity_debug()

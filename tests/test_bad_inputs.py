@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerFast
 
 from peft_transfer import create_prompt_model, get_task, save_prompt
 from peft_transfer.cli import main
-from peft_transfer.student import make_student
+from peft_transfer.student.layers import make_student
 
 PROGRESS = re.compile(r"\[\d\d:\d\d")  # tqdm progress bars ("[00:00<?, ?it/s]") are not messages
 TEXTS = ["a wonderful moving film", "a dull boring mess"] * 12

@@ -10,17 +10,17 @@ from huggingface_hub import ModelCard
 from tiny_models import CORPUS, distill_inputs, make_model, make_tokenizer
 from transformers import AutoModelForCausalLM
 
-from peft_transfer.distillation_config import DistillationConfig
-from peft_transfer.distillation_data import collator_for, perplexity, prepare_blocks
-from peft_transfer.distillation_loss import kl_full, kl_topk, relative_mse_loss
-from peft_transfer.distillation_run import check_teacher_fits, check_tokenizer_matches
-from peft_transfer.distillation_trainer import DistillationTrainer, cut_points
+from peft_transfer.distill.config import DistillationConfig
+from peft_transfer.distill.data import collator_for, perplexity, prepare_blocks
+from peft_transfer.distill.loss import kl_full, kl_topk, relative_mse_loss
+from peft_transfer.distill.run import check_teacher_fits, check_tokenizer_matches
+from peft_transfer.distill.teacher_cache import build_teacher_cache, load_teacher_cache
+from peft_transfer.distill.trainer import DistillationTrainer, cut_points
 from peft_transfer.errors import PeftTransferError
 from peft_transfer.provenance import text_fingerprint
-from peft_transfer.student import make_student, student_lineage
-from peft_transfer.student_card import DistillationSummary, render_student_card
-from peft_transfer.teacher_cache import build_teacher_cache, load_teacher_cache
-from peft_transfer.weights_hash import state_dict_sha256
+from peft_transfer.student.card import DistillationSummary, render_student_card
+from peft_transfer.student.layers import make_student, student_lineage
+from peft_transfer.student.weights_hash import state_dict_sha256
 
 
 def _teacher(arch: str = "llama", num_layers: int = 4):
@@ -296,7 +296,7 @@ def test_cli_distill_writes_standard_folder_and_resumes(tmp_path, capsys):
 
 def test_cli_recipe_presets_and_overrides(tmp_path, capsys):
     from peft_transfer.cli import main
-    from peft_transfer.distillation_recipes import RECIPES, recipe_settings
+    from peft_transfer.distill.recipes import RECIPES, recipe_settings
 
     teacher, corpus = distill_inputs(tmp_path)
     common = ["distill", "--teacher", teacher, "--corpus", corpus, "--keep-layers", "0,3",

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
-from peft_transfer.student import student_lineage
+from peft_transfer.student.layers import student_lineage
 
 
 def test_two_process_gloo_distillation(tmp_path):

@@ -10,8 +10,8 @@ from tiny_models import make_model
 from transformers import TrainerCallback
 
 from peft_transfer import TransferablePromptConfig, get_task
-from peft_transfer.private_prompt_config import PrivatePromptConfig
-from peft_transfer.private_prompt_trainer import ACCOUNTANT_FILE, PrivatePromptTrainer, tune_prompt
+from peft_transfer.tune.config import PrivatePromptConfig
+from peft_transfer.tune.trainer import ACCOUNTANT_FILE, PrivatePromptTrainer, tune_prompt
 
 TEXTS = [f"movie number {i} was " + "good " * (i % 4) for i in range(24)]
 DATA = Dataset.from_dict({"text": TEXTS, "label": [i % 2 for i in range(24)]})

@@ -8,8 +8,8 @@ from opacus.accountants import PRVAccountant, RDPAccountant
 from tiny_models import make_tokenizer
 
 from peft_transfer import PeftTransferError, get_task
-from peft_transfer import dp_defaults as dd
-from peft_transfer.micro_batches import micro_batches
+from peft_transfer.tune import dp_plan as dd
+from peft_transfer.tune.micro_batches import micro_batches
 
 N, D = 10_752, 4 * 576
 DELTA = 1 / (10 * N)

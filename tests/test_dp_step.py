@@ -7,8 +7,8 @@ from datasets import Dataset
 from tiny_models import make_model, make_tokenizer
 
 from peft_transfer import get_task
-from peft_transfer.private_prompt_config import PrivatePromptConfig
-from peft_transfer.private_prompt_trainer import PrivatePromptTrainer
+from peft_transfer.tune.config import PrivatePromptConfig
+from peft_transfer.tune.trainer import PrivatePromptTrainer
 
 TASK = get_task("rotten_tomatoes")
 TEXTS = ["a great film", "a dull and boring mess of a movie, terrible and long", "good", "bad bad bad",

@@ -9,7 +9,7 @@ from datasets import Dataset
 from tiny_models import make_model, make_tokenizer
 
 from peft_transfer import PeftTransferError, evaluate_classification, get_task, label_logits, predict_scores
-from peft_transfer.data_files import load_labelled, load_texts
+from peft_transfer.assets.data_files import load_labelled, load_texts
 
 TEXTS = ["a great film", "a dull and boring mess", "good", "the team won", "bad", "terrible acting"]
 LABELS = [1, 0, 1, 1, 0, 0]
@@ -40,7 +40,7 @@ def test_accuracy_and_macro_f1_by_hand_on_a_model_that_always_answers_one_class(
 
 def test_evaluation_reports_macro_f1_of_its_predictions(monkeypatch):
     """Three classes with known predictions: accuracy 4/6 and macro-F1 (0.5 + 2/3 + 0.8) / 3 by hand."""
-    import peft_transfer.evaluation as evaluation
+    import peft_transfer.evaluation.classification as evaluation
 
     task = get_task("bbc_news")
     predictions = [0, 0, 1, 2, 2, 2]

@@ -9,7 +9,7 @@ from pathlib import Path
 from tiny_models import CORPUS, make_model, make_tokenizer
 
 from peft_transfer import TransferablePromptConfig
-from peft_transfer.handover import PROMPT_FILES
+from peft_transfer.prompts.handover import PROMPT_FILES
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -64,7 +64,7 @@ def test_trl_example_transfers_a_stock_prompt(tmp_path, capsys):
     """A prompt tuned with TRL's SFTTrainer (stock PromptTuningConfig, no provenance) is transferred once the
     task is given, and p_t records that the source had no DP record; the CLI asks for the task the same way."""
     from peft_transfer.cli import main
-    from peft_transfer.student import make_student
+    from peft_transfer.student.layers import make_student
 
     teacher = make_model("llama", num_layers=4)
     tok = make_tokenizer()

@@ -11,13 +11,13 @@ from tiny_models import CAUSAL_ARCHS, make_model, make_tokenizer
 from transfer_helpers import related_models
 
 from peft_transfer import PeftTransferError, TransferablePromptConfig, create_prompt_model
-from peft_transfer.generation import generate_continuations, generate_texts
-from peft_transfer.generation_eval import evaluate_generation, rouge
-from peft_transfer.generation_task import GenerationTask
-from peft_transfer.generation_tuning import PromptedSequenceModel, TargetTextCollator, mean_token_nll
-from peft_transfer.private_prompt_config import PrivatePromptConfig
-from peft_transfer.private_prompt_trainer import tune_prompt
-from peft_transfer.tasks import get_task, task_from_record
+from peft_transfer.evaluation.generation import evaluate_generation, rouge
+from peft_transfer.tasks.decoding import generate_continuations, generate_texts
+from peft_transfer.tasks.defaults import get_task, task_from_record
+from peft_transfer.tasks.generation import GenerationTask
+from peft_transfer.tune.config import PrivatePromptConfig
+from peft_transfer.tune.generation_trainer import PromptedSequenceModel, TargetTextCollator, mean_token_nll
+from peft_transfer.tune.trainer import tune_prompt
 
 TASK = GenerationTask(name="topics", template="Article: {text}\nTopic:", max_new_tokens=6, max_length=48)
 TEXTS = ["the team won the cup final", "a new phone with a faster chip and a long battery", "the bank raised rates",

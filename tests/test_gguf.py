@@ -9,7 +9,7 @@ from tiny_models import CORPUS, make_tokenizer
 from peft_transfer.assets import load_model
 from peft_transfer.assets.gguf_models import gguf_cache_folder
 from peft_transfer.cli import main
-from peft_transfer.student import student_lineage
+from peft_transfer.student.layers import student_lineage
 
 
 def test_gguf_file_loads_like_the_model_it_holds(tmp_path, monkeypatch, capsys):

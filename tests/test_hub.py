@@ -17,10 +17,10 @@ from huggingface_hub import ModelCard
 from tiny_models import make_model, make_tokenizer
 
 from peft_transfer import DPRecord, TransferRecord, create_prompt_model, export_prompt, get_task, save_prompt
-from peft_transfer.comparison import ComparisonRow
-from peft_transfer.handover import PROMPT_FILES, STUDENT_PATTERNS
-from peft_transfer.hub import push_prompt_to_hub, push_student_to_hub
-from peft_transfer.prompt_card import render_prompt_card, results_markdown
+from peft_transfer.evaluation.comparison import ComparisonRow
+from peft_transfer.prompts.card import render_prompt_card, results_markdown
+from peft_transfer.prompts.handover import PROMPT_FILES, STUDENT_PATTERNS
+from peft_transfer.prompts.hub import push_prompt_to_hub, push_student_to_hub
 
 HERE = Path(__file__).parent
 
@@ -136,7 +136,7 @@ def test_token_never_in_logs_errors_or_cards(hub_run):
 
 def test_scrubbed_error_when_the_hub_echoes_the_token(monkeypatch, tmp_path):
     """Even if an exception text carried the token, the PeftTransferError does not."""
-    import peft_transfer.hub as hub
+    import peft_transfer.prompts.hub as hub
 
     secret = "hf_EchoedSecret123"
 

@@ -8,8 +8,8 @@ from opacus import GradSampleModule
 from tiny_models import ALL_ARCHS, MASKED_ARCHS, make_model, make_tokenizer
 
 from peft_transfer import ClassificationTask, create_prompt_model, get_task, label_logits
-from peft_transfer.label_scoring import class_scores, label_scorer
-from peft_transfer.private_prompt_trainer import LabelledTextCollator, PromptClassifier
+from peft_transfer.tasks.label_scoring import class_scores, label_scorer
+from peft_transfer.tune.trainer import LabelledTextCollator, PromptClassifier
 
 # " awful" (3 tokens), " fantastic" (6), " rotten" (5) split with the tiny tokenizer; " bad", " great" do not
 MULTI = ClassificationTask(name="multi", template="Review: {text}\nSentiment:",

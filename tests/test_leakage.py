@@ -14,8 +14,8 @@ from peft_transfer import PeftTransferError, get_task, save_prompt
 from peft_transfer.audit import find_leaks
 from peft_transfer.audit.leakage import text_hash
 from peft_transfer.cli import main
-from peft_transfer.private_prompt_config import PrivatePromptConfig
-from peft_transfer.private_prompt_trainer import tune_prompt
+from peft_transfer.tune.config import PrivatePromptConfig
+from peft_transfer.tune.trainer import tune_prompt
 
 PRIVATE = [
     "My neighbour Zoltan Kovacs told me his account number is 4471 at the clinic on Elm Street.",

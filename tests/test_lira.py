@@ -31,8 +31,8 @@ from peft_transfer.audit import (
 )
 from peft_transfer.audit.lira_audit import PLAN_NAME
 from peft_transfer.audit.roc import RocSeries
-from peft_transfer.prompt_model import model_id
 from peft_transfer.prompted_forward import label_logits
+from peft_transfer.prompts.model import model_id
 
 # -- statistics -------------------------------------------------------------------------------------------
 
@@ -255,7 +255,7 @@ def test_audit_of_a_target_prompt_and_provenance_checks(tiny, tmp_path):
     with pytest.raises(PeftTransferError, match="same task"):
         run_lira_audit(other_task.get_base_model(), tokenizer, task, pool, num_shadows=4, train_fn=cheap_train,
                        progress=False, target_prompt=str(tmp_path / "bbc"), target_members=members)
-    from peft_transfer.student import make_student, student_lineage
+    from peft_transfer.student.layers import make_student, student_lineage
 
     student = make_student(make_model("llama", num_layers=4), keep_layers=[0, 3])
     on_student = create_prompt_model(student, tokenizer, task, num_virtual_tokens=4, tuned_on=model_id(model),

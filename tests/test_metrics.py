@@ -1,6 +1,6 @@
 import pytest
 
-from peft_transfer.metrics import accuracy, macro_f1
+from peft_transfer.evaluation.metrics import accuracy, macro_f1
 
 
 def test_accuracy():
@@ -25,7 +25,7 @@ def test_empty_is_an_error():
 def test_wilson_interval_matches_scipy():
     from scipy.stats import binomtest
 
-    from peft_transfer.metrics import wilson_interval
+    from peft_transfer.evaluation.metrics import wilson_interval
 
     for k, n in ((240, 300), (1570, 2000), (3, 40)):
         expected = binomtest(k, n).proportion_ci(method="wilson")

@@ -6,7 +6,7 @@ import pytest
 
 from peft_transfer import PeftTransferError
 from peft_transfer.assets import PRIVATE_DATASETS, PUBLIC_TEXT_SETS, load_labelled_dataset, load_public_texts
-from peft_transfer.overlap import check_content_overlap, check_source_overlap
+from peft_transfer.assets.overlap import check_content_overlap, check_source_overlap
 
 PRIVATE = ["My neighbour Zoltan Kovacs told me his account number at the clinic on Elm Street.",
            "The soup was cold and the waiter rude, said the inspector in her report."]

@@ -8,9 +8,9 @@ from opacus.optimizers import DPOptimizer
 from tiny_models import make_model, make_tokenizer
 
 from peft_transfer import create_prompt_model, get_task, label_logits
-from peft_transfer.private_prompt_config import PrivatePromptConfig
-from peft_transfer.private_prompt_trainer import LabelledTextCollator, PrivatePromptTrainer, PromptClassifier
 from peft_transfer.prompted_forward import is_masked_lm
+from peft_transfer.tune.config import PrivatePromptConfig
+from peft_transfer.tune.trainer import LabelledTextCollator, PrivatePromptTrainer, PromptClassifier
 
 ARCHS = ["llama", "gemma3", "qwen2", "gpt2", "roberta"]
 # different lengths, so the batch is padded

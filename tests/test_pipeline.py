@@ -12,7 +12,6 @@ from tiny_models import make_model, make_tokenizer
 
 from peft_transfer import PeftTransferError, TransferablePromptConfig, get_task
 from peft_transfer.assets import load_labelled_dataset
-from peft_transfer.handover import PROMPT_FILES
 from peft_transfer.pipeline.config import (
     PipelineConfig,
     StudentSettings,
@@ -21,7 +20,8 @@ from peft_transfer.pipeline.config import (
     load_pipeline_config,
 )
 from peft_transfer.pipeline.runner import run_pipeline
-from peft_transfer.student import make_student
+from peft_transfer.prompts.handover import PROMPT_FILES
+from peft_transfer.student.layers import make_student
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_pipeline_runs_resumes_and_refuses_another_run(tiny_config, tmp_path):
     assert all(seconds >= 0 for seconds in timings.values()) and sum(timings.values()) > 0  # tiny stages round to 0
 
     # the DP stage spends the run's budget (2 steps x 8 = 16 examples) as the DP plan says, the non-DP one as given
-    from peft_transfer.dp_defaults import plan_dp
+    from peft_transfer.tune.dp_plan import plan_dp
 
     plan = plan_dp(64, 8.0, 1 / 640, 4 * 32, budget_examples=16)
     dp = TransferablePromptConfig.from_pretrained(out / "rotten_tomatoes" / "eps-8" / "student_prompt").dp
@@ -95,8 +95,8 @@ def test_pipeline_runs_resumes_and_refuses_another_run(tiny_config, tmp_path):
 
     # Eq. 6 only as an evaluation-side oracle row: its own transfer, α from (here made-up) labelled accuracies
     from peft_transfer.assets import load_model
-    from peft_transfer.comparison import ComparisonRow
-    from peft_transfer.data_files import load_texts
+    from peft_transfer.assets.data_files import load_texts
+    from peft_transfer.evaluation.comparison import ComparisonRow
     from peft_transfer.pipeline.runner import _oracle_row
 
     target, tok = load_model(tiny_config.target)
@@ -202,7 +202,7 @@ def test_student_choice_shipped_first_then_distilled_and_said(monkeypatch, tmp_p
     # `source: distill` (or no shipped student) distils on this machine and says so
     jobs = []
     monkeypatch.setenv("PEFT_TRANSFER_CACHE", str(tmp_path))
-    monkeypatch.setattr("peft_transfer.distillation_run.run_distillation", lambda job: jobs.append(job))
+    monkeypatch.setattr("peft_transfer.distill.run.run_distillation", lambda job: jobs.append(job))
     config = PipelineConfig(student=StudentSettings(source="distill", max_steps=3))
     assert runner.build_student(config) == str(runner.student_folder(config))
     assert jobs[0].max_steps == 3 and jobs[0].recipe == config.student.recipe

@@ -13,10 +13,10 @@ from tiny_models import make_model
 from peft_transfer import PeftTransferError, TransferablePromptConfig, get_task
 from peft_transfer.audit import find_leaks
 from peft_transfer.cli import main
-from peft_transfer.handover import PROMPT_FILES
-from peft_transfer.private_prompt_config import PrivatePromptConfig
-from peft_transfer.private_prompt_trainer import PrivatePromptTrainer, tune_prompt
-from peft_transfer.student import make_student
+from peft_transfer.prompts.handover import PROMPT_FILES
+from peft_transfer.student.layers import make_student
+from peft_transfer.tune.config import PrivatePromptConfig
+from peft_transfer.tune.trainer import PrivatePromptTrainer, tune_prompt
 
 TASK = get_task("rotten_tomatoes")
 TEXTS = [f"private review {i}: " + ("good great " if i % 2 else "bad bad ") * (1 + i % 3) for i in range(16)]
@@ -148,7 +148,7 @@ def test_dp_refuses_selection_on_private_data(tmp_path, tokenizer):
     # a set the data owner declares not private may be evaluated on (and says so in the log)
     public = Dataset.from_dict({"text": ["a public sentence", "another public one"], "label": [0, 1]})
     args = _args(tmp_path, target_epsilon=8.0, eval_data_is_public=True, eval_strategy="steps", eval_steps=1)
-    with assert_logs("peft_transfer.private_prompt_trainer", "declared not private"):
+    with assert_logs("peft_transfer.tune.trainer", "declared not private"):
         trainer = PrivatePromptTrainer(make_model("llama"), args, DATA, TASK, tokenizer, eval_dataset=public)
     trainer.train()
     assert any("eval_loss" in h for h in trainer.state.log_history)

@@ -184,7 +184,7 @@ def test_saving_a_prompt_has_one_home_and_no_import_cycle():
     import importlib
 
     import peft_transfer
-    from peft_transfer import handover
+    from peft_transfer.prompts import handover
 
     def local_imports(module: str) -> set[str]:
         name = f"peft_transfer.{module}"
@@ -194,4 +194,4 @@ def test_saving_a_prompt_has_one_home_and_no_import_cycle():
     assert "prompt_card" not in local_imports("prompt_model") and "prompt_model" not in local_imports("prompt_card")
     assert "handover" not in local_imports("prompt_card") and "handover" not in local_imports("prompt_model")
     assert peft_transfer.save_prompt is handover.save_prompt
-    assert not hasattr(importlib.import_module("peft_transfer.prompt_model"), "save_prompt")
+    assert not hasattr(importlib.import_module("peft_transfer.prompts.model"), "save_prompt")

@@ -13,7 +13,7 @@ from transfer_helpers import public_texts, related_models, tune_source_prompt
 from peft_transfer import PeftTransferError, TransferablePromptConfig, save_prompt
 from peft_transfer.cli import main
 from peft_transfer.rerun_guard import SETTINGS_NAME, guard_rerun
-from peft_transfer.student import student_lineage
+from peft_transfer.student.layers import student_lineage
 
 
 @pytest.fixture(scope="module")

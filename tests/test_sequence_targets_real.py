@@ -31,7 +31,7 @@ def test_bbc_titles_split_is_fixed_and_its_public_set_is_disjoint():
 def test_split_label_words_on_the_real_model():
     """' thumbs down' / ' thumbs up' share their first token: first-token scoring cannot tell them apart; the
     length-normalised log-likelihood can, and equals a word-by-word forward."""
-    from peft_transfer.label_scoring import class_scores, label_scorer
+    from peft_transfer.tasks.label_scoring import class_scores, label_scorer
 
     model, tok = load_model("smollm2-135m")
     tokenized = THUMBS.tokenized(tok, masked_lm=False)
@@ -52,8 +52,8 @@ def test_split_label_words_on_the_real_model():
 
 @pytest.mark.integration
 def test_greedy_titles_on_the_real_model_are_batch_invariant():
-    from peft_transfer.generation import generate_continuations
-    from peft_transfer.generation_eval import rouge
+    from peft_transfer.evaluation.generation import rouge
+    from peft_transfer.tasks.decoding import generate_continuations
 
     model, tok = load_model("smollm2-135m")
     task = dataclasses.replace(get_task("bbc_titles"), max_length=64, max_new_tokens=6)  # kept short for CPU time

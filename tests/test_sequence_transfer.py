@@ -10,14 +10,14 @@ from tiny_models import make_tokenizer
 from transfer_helpers import public_texts, related_models
 
 from peft_transfer import ClassificationTask, TransferablePromptConfig, create_prompt_model, get_task, load_prompt
-from peft_transfer.generation import generate_continuations
-from peft_transfer.generation_task import GenerationTask
-from peft_transfer.handover import save_prompt
-from peft_transfer.sequence_transfer import SequenceTransferTrainer, public_rows
-from peft_transfer.transfer import init_target_prompt, transfer_prompt
-from peft_transfer.transfer_config import TransferConfig
-from peft_transfer.transfer_monitor import HISTORY_NAME
-from peft_transfer.transfer_trainer import PromptTransferTrainer
+from peft_transfer.prompts.handover import save_prompt
+from peft_transfer.tasks.decoding import generate_continuations
+from peft_transfer.tasks.generation import GenerationTask
+from peft_transfer.transfer.config import TransferConfig
+from peft_transfer.transfer.monitor import HISTORY_NAME
+from peft_transfer.transfer.run import init_target_prompt, transfer_prompt
+from peft_transfer.transfer.sequence_trainer import SequenceTransferTrainer, public_rows
+from peft_transfer.transfer.trainer import PromptTransferTrainer
 
 GEN = GenerationTask(name="topics", template="Article: {text}\nTopic:", max_new_tokens=5, max_length=48)
 MULTI = ClassificationTask(name="multi", template="Review: {text}\nSentiment:",

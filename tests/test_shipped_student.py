@@ -12,10 +12,10 @@ from tiny_models import make_model, make_tokenizer
 from peft_transfer.assets import shipped_students
 from peft_transfer.assets.models import load_model
 from peft_transfer.errors import PeftTransferError
-from peft_transfer.shipped_student import export_shipped_student, reassemble_student, student_delta
-from peft_transfer.student import make_student, student_lineage
-from peft_transfer.student_card import DistillationSummary
-from peft_transfer.weights_hash import state_dict_sha256
+from peft_transfer.student.card import DistillationSummary
+from peft_transfer.student.layers import make_student, student_lineage
+from peft_transfer.student.shipped import export_shipped_student, reassemble_student, student_delta
+from peft_transfer.student.weights_hash import state_dict_sha256
 
 
 def _distilled_folder(tmp_path, teacher, keep=(0, 3)):

@@ -9,7 +9,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM,
 
 from peft_transfer.errors import PeftTransferError
 from peft_transfer.provenance import StudentLineage
-from peft_transfer.student import layer_list, make_student, student_lineage
+from peft_transfer.student.layers import layer_list, make_student, student_lineage
 
 ARCHS = (*ALL_ARCHS, "mistral")
 

@@ -5,7 +5,7 @@ import torch
 from tiny_models import make_tokenizer
 
 from peft_transfer import ClassificationTask, PeftTransferError
-from peft_transfer.tasks import bbc_news_task, rotten_tomatoes_task
+from peft_transfer.tasks.defaults import bbc_news_task, rotten_tomatoes_task
 
 SENTIMENT = dict(name="s", template="Review: {text}\nSentiment:", label_words=[[" negative", " bad"], [" positive"]])
 

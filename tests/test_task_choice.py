@@ -8,7 +8,7 @@ from tiny_models import make_model, make_tokenizer
 
 from peft_transfer import ClassificationTask, create_prompt_model, get_task, save_prompt
 from peft_transfer.cli import main
-from peft_transfer.labels import encode_labels
+from peft_transfer.tasks.labels import encode_labels
 
 MINE = ClassificationTask(name="verdicts", template="Opinion: {text}\nVerdict:", label_words=[[" bad"], [" good"]])
 TEXTS = ["a wonderful moving film", "a dull boring mess", "great acting", "the worst of times"] * 4

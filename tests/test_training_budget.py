@@ -8,13 +8,13 @@ import pytest
 from tiny_models import CORPUS, distill_inputs, make_model, make_tokenizer
 from transformers import TrainerControl, TrainerState
 
-from peft_transfer import training_budget
-from peft_transfer.distillation_config import DistillationConfig
-from peft_transfer.distillation_data import collator_for, prepare_blocks
-from peft_transfer.distillation_trainer import DistillationTrainer
+from peft_transfer.distill import budget as training_budget
+from peft_transfer.distill.budget import WARMUP_FRACTION, TrainingClock, budget_lr_factor
+from peft_transfer.distill.config import DistillationConfig
+from peft_transfer.distill.data import collator_for, prepare_blocks
+from peft_transfer.distill.trainer import DistillationTrainer
 from peft_transfer.errors import PeftTransferError
-from peft_transfer.student import make_student
-from peft_transfer.training_budget import WARMUP_FRACTION, TrainingClock, budget_lr_factor
+from peft_transfer.student.layers import make_student
 
 
 def test_budget_schedule_warms_up_then_anneals_to_zero():

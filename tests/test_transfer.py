@@ -20,14 +20,14 @@ from peft_transfer import (
     load_prompt,
     save_prompt,
 )
-from peft_transfer.comparison import eq6_alpha_oracle
-from peft_transfer.handover import PROMPT_FILES
-from peft_transfer.student import make_student
-from peft_transfer.transfer import init_target_prompt, transfer_prompt
-from peft_transfer.transfer_config import TransferConfig
-from peft_transfer.transfer_loss import transfer_loss, transfer_loss_terms
-from peft_transfer.transfer_monitor import HISTORY_NAME, PLOT_NAME
-from peft_transfer.transfer_trainer import PromptTransferTrainer
+from peft_transfer.evaluation.comparison import eq6_alpha_oracle
+from peft_transfer.prompts.handover import PROMPT_FILES
+from peft_transfer.student.layers import make_student
+from peft_transfer.transfer.config import TransferConfig
+from peft_transfer.transfer.loss import transfer_loss, transfer_loss_terms
+from peft_transfer.transfer.monitor import HISTORY_NAME, PLOT_NAME
+from peft_transfer.transfer.run import init_target_prompt, transfer_prompt
+from peft_transfer.transfer.trainer import PromptTransferTrainer
 
 TASK = get_task("rotten_tomatoes")
 

@@ -9,7 +9,7 @@ from transfer_helpers import labelled_texts, public_texts, related_models, tune_
 
 from peft_transfer import TransferablePromptConfig, evaluate_classification, get_task, load_prompt, save_prompt
 from peft_transfer.cli import main
-from peft_transfer.comparison import ComparisonRow, compare_prompts, gap_closure
+from peft_transfer.evaluation.comparison import ComparisonRow, compare_prompts, gap_closure
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

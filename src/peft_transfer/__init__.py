@@ -10,33 +10,35 @@ __version__ = "0.1.0"
 
 _LAZY = {
     # prompts, tasks, provenance and evaluation
-    "ClassificationResult": "evaluation", "evaluate_classification": "evaluation", "predict_scores": "evaluation",
-    "PROVENANCE_NAME": "prompt_config", "TransferablePromptConfig": "prompt_config",
-    "create_prompt_model": "prompt_model", "init_prompt_from_text": "prompt_model", "load_prompt": "prompt_model",
-    "save_prompt": "handover", "export_prompt": "handover", "label_logits": "prompted_forward",
-    "prompt_embeddings": "prompted_forward",
+    "ClassificationResult": "evaluation.classification", "evaluate_classification": "evaluation.classification",
+    "predict_scores": "evaluation.classification", "PROVENANCE_NAME": "prompts.config",
+    "TransferablePromptConfig": "prompts.config", "create_prompt_model": "prompts.model",
+    "init_prompt_from_text": "prompts.model", "load_prompt": "prompts.model", "save_prompt": "prompts.handover",
+    "export_prompt": "prompts.handover", "label_logits": "prompted_forward", "prompt_embeddings": "prompted_forward",
     "DPRecord": "provenance", "StudentLineage": "provenance", "TaskRecord": "provenance",
-    "TransferRecord": "provenance", "ClassificationTask": "task", "TokenizedTask": "task", "get_task": "tasks",
+    "TransferRecord": "provenance", "ClassificationTask": "tasks.classification",
+    "TokenizedTask": "tasks.classification", "get_task": "tasks.defaults",
     # POST transfer (stage 3)
-    "TransferConfig": "transfer_config", "PromptTransferTrainer": "transfer_trainer", "transfer_prompt": "transfer",
+    "TransferConfig": "transfer.config", "PromptTransferTrainer": "transfer.trainer",
+    "transfer_prompt": "transfer.run",
     # data owner stage 2: private prompt tuning
-    "PrivatePromptConfig": "private_prompt_config", "PrivatePromptTrainer": "private_prompt_trainer",
-    "tune_prompt": "private_prompt_trainer",
-    "TransferMonitor": "transfer_monitor",
-    "compare_prompts": "comparison", "ComparisonRow": "comparison", "eq6_alpha_oracle": "comparison",
+    "PrivatePromptConfig": "tune.config", "PrivatePromptTrainer": "tune.trainer", "tune_prompt": "tune.trainer",
+    "TransferMonitor": "transfer.monitor", "compare_prompts": "evaluation.comparison",
+    "ComparisonRow": "evaluation.comparison", "eq6_alpha_oracle": "evaluation.comparison",
     # sequence targets: label words that split, generation tasks
-    "class_scores": "label_scoring", "GenerationTask": "generation_task", "evaluate_generation": "generation_eval",
-    "generate_texts": "generation", "compare_generation_prompts": "generation_compare",
+    "class_scores": "tasks.label_scoring", "GenerationTask": "tasks.generation",
+    "evaluate_generation": "evaluation.generation", "generate_texts": "tasks.decoding",
+    "compare_generation_prompts": "evaluation.generation_comparison",
     # provider stage 1: students and distillation
-    "make_student": "student", "student_lineage": "student", "DistillationConfig": "distillation_config",
-    "DistillationTrainer": "distillation_trainer", "build_teacher_cache": "teacher_cache",
-    "load_teacher_cache": "teacher_cache", "prepare_blocks": "distillation_data",
-    "render_student_card": "student_card", "DistillJob": "distillation_run", "run_distillation": "distillation_run",
+    "make_student": "student.layers", "student_lineage": "student.layers", "DistillationConfig": "distill.config",
+    "DistillationTrainer": "distill.trainer", "build_teacher_cache": "distill.teacher_cache",
+    "load_teacher_cache": "distill.teacher_cache", "prepare_blocks": "distill.data",
+    "render_student_card": "student.card", "DistillJob": "distill.run", "run_distillation": "distill.run",
     # privacy audit: LiRA membership inference and leakage checks
     "run_lira_audit": "audit", "LiraAuditResult": "audit", "find_leaks": "audit",
     # the Hub: push students and prompts, prompt model cards
-    "push_prompt_to_hub": "hub", "push_student_to_hub": "hub", "PushResult": "hub",
-    "render_prompt_card": "prompt_card",
+    "push_prompt_to_hub": "prompts.hub", "push_student_to_hub": "prompts.hub", "PushResult": "prompts.hub",
+    "render_prompt_card": "prompts.card",
 }
 
 

@@ -16,7 +16,7 @@ import sys
 from typing import TYPE_CHECKING
 
 import torch
-from transformers import PreTrainedModel
+from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -26,6 +26,16 @@ def is_peft_model(model) -> bool:
     """True for a PeftModel, without importing peft (seconds) when nothing has: then no model can be one."""
     peft = sys.modules.get("peft")
     return peft is not None and isinstance(model, peft.PeftModel)
+
+
+def is_masked_config(config) -> bool:
+    """True for the config of a masked LM (its architectures end in ForMaskedLM)."""
+    return any(a.endswith("ForMaskedLM") for a in (getattr(config, "architectures", None) or []))
+
+
+def auto_model_class(config) -> type:
+    """The transformers auto class that loads this config's LM head: masked or causal."""
+    return AutoModelForMaskedLM if is_masked_config(config) else AutoModelForCausalLM
 
 
 def base_model_of(model: PreTrainedModel | PeftModel) -> PreTrainedModel:

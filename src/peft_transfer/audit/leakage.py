@@ -17,15 +17,14 @@ import io
 import json
 import os
 import pickletools
-import re
 import struct
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
+from ..assets.overlap import NgramIndex
 from ..errors import PeftTransferError
 
-_WORD = re.compile(r"\w+")
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
@@ -53,10 +52,6 @@ def short_form(text: str, max_chars: int = 16) -> str:
     """At most `max_chars` characters of the text's start, with an ellipsis: enough to recognise, not to read."""
     text = " ".join(text.split())
     return text[:max_chars] + "…" if len(text) > max_chars else text
-
-
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
 
 
 def _json_strings(value) -> Iterator[str]:
@@ -139,34 +134,6 @@ def _files(paths: Iterable[str]) -> Iterator[str]:
             raise PeftTransferError(f"{path} does not exist: pass artifact folders, log files or model cards.")
 
 
-class _Index:
-    """Word n-grams of the training texts (texts shorter than n words: the whole text, if long enough)."""
-
-    def __init__(self, texts: list[str], ngram: int, min_chars: int):
-        self.ngram = ngram
-        self.grams: dict[tuple[str, ...], int] = {}
-        self.short: dict[int, dict[tuple[str, ...], int]] = {}
-        for i, text in enumerate(texts):
-            words = _words(text)
-            if len(words) >= ngram:
-                for j in range(len(words) - ngram + 1):
-                    self.grams.setdefault(tuple(words[j : j + ngram]), i)
-            elif words and len(text.strip()) >= min_chars:
-                self.short.setdefault(len(words), {}).setdefault(tuple(words), i)
-
-    def matches(self, text: str) -> Iterator[tuple[str, int]]:
-        words = _words(text)
-        for j in range(len(words) - self.ngram + 1):
-            i = self.grams.get(tuple(words[j : j + self.ngram]))
-            if i is not None:
-                yield "ngram", i
-        for length, table in self.short.items():
-            for j in range(len(words) - length + 1):
-                i = table.get(tuple(words[j : j + length]))
-                if i is not None:
-                    yield "string", i
-
-
 def find_leaks(paths: Iterable[str] | str, training_texts: Iterable[str], ngram: int = 8,
                min_chars: int = 20) -> list[Leak]:
     """Every (file, training text) pair where the file contains the text or one of its `ngram`-word n-grams.
@@ -180,7 +147,7 @@ def find_leaks(paths: Iterable[str] | str, training_texts: Iterable[str], ngram:
     texts = [t for t in training_texts]
     if not texts:
         raise PeftTransferError("No training texts given: pass the private data the prompt was tuned on.")
-    index = _Index(texts, ngram, min_chars)
+    index = NgramIndex(texts, ngram, min_chars)
     leaks: dict[tuple[str, int], Leak] = {}
     for path in _files([paths] if isinstance(paths, str) else paths):
         if os.path.getsize(path) > MAX_FILE_BYTES:

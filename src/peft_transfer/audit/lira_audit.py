@@ -24,13 +24,13 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from ..errors import PeftTransferError
-from ..evaluation import predict_scores
-from ..handover import save_prompt
-from ..prompt_config import TransferablePromptConfig
-from ..prompt_model import load_prompt, model_id
+from ..evaluation.classification import predict_scores
+from ..prompts.config import TransferablePromptConfig
+from ..prompts.handover import save_prompt
+from ..prompts.model import load_prompt, model_id
 from ..provenance import DPRecord, text_fingerprint
-from ..student import student_lineage
-from ..task import ClassificationTask
+from ..student.layers import student_lineage
+from ..tasks.classification import ClassificationTask
 from .epsilon_bound import empirical_epsilon
 from .lira import (
     GLOBAL_VARIANCE_BELOW,
@@ -127,7 +127,7 @@ class LiraAuditResult:
 
 def _default_train_fn() -> TrainFn:
     try:
-        from ..private_prompt_trainer import tune_prompt
+        from ..tune.trainer import tune_prompt
     except ImportError as exc:  # pragma: no cover - depends on the private tuning module being installed
         raise PeftTransferError("Private prompt tuning is not available in this install; pass train_fn.") from exc
     return tune_prompt

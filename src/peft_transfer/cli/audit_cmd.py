@@ -46,7 +46,7 @@ def build_tune_args(epsilon: float, out: str, seed: int, delta: float | None = N
     from ..errors import PeftTransferError
 
     try:
-        from ..private_prompt_config import PrivatePromptConfig
+        from ..tune.config import PrivatePromptConfig
     except ImportError as exc:
         raise PeftTransferError("Private prompt tuning (private_prompt_config) is not in this install.") from exc
     values = {"output_dir": out, "seed": seed, "num_train_epochs": epochs, "max_steps": max_steps,
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..assets import load_model
+    from ..assets.data_files import load_labelled
     from ..audit import run_lira_audit
-    from ..data_files import load_labelled
 
     task = task_from_args(args, prompts=[args.target_prompt], default=args.data)
     data = load_labelled(args.data or task.name, split=args.split, task=task)
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                                 args.num_virtual_tokens)
     model, tokenizer = load_model(args.model)
     if args.keep_layers:
-        from ..student import make_student
+        from ..student.layers import make_student
 
         model = make_student(model, keep_layers=args.keep_layers)
     members = None

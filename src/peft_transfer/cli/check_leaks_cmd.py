@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         raise PeftTransferError(f"no such file or folder to scan: {', '.join(missing)}")
+    from ..assets.data_files import load_labelled
     from ..audit.leakage import find_leaks
-    from ..data_files import load_labelled
 
     data = load_labelled(args.data, split=args.split, limit=args.limit)
     if args.text_column not in data.column_names:

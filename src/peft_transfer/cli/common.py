@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import PeftTransferError
-from ..tasks import DEFAULT_TASKS  # light: no torch until a task is tokenized
+from ..tasks.defaults import DEFAULT_TASKS  # light: no torch until a task is tokenized
 
 DEFAULT_TASK = "rotten_tomatoes"
 EMBEDDED_TASKS = ", ".join(DEFAULT_TASKS)
@@ -39,8 +39,8 @@ def add_task_arguments(parser: argparse.ArgumentParser, prompt_flags: str | None
 
 def explicit_task(args: argparse.Namespace):
     """The task the flags name, or None when no task flag was given."""
-    from ..task import ClassificationTask
-    from ..tasks import get_task
+    from ..tasks.classification import ClassificationTask
+    from ..tasks.defaults import get_task
 
     if args.template is None and args.label_words is None:
         return None if args.task is None else get_task(args.task)
@@ -63,12 +63,12 @@ def task_from_args(args: argparse.Namespace, prompts: list[str | None] = (), def
     A flags' task whose template or label words differ from a prompt's recorded task is refused (scoring a
     prompt through another task's template gives a plausible, meaningless number) unless --force-task.
     """
-    from ..tasks import get_task, task_from_record
+    from ..tasks.defaults import get_task, task_from_record
 
     given = explicit_task(args)
     recorded = []
     for path in (p for p in prompts if p):
-        from ..prompt_config import TransferablePromptConfig
+        from ..prompts.config import TransferablePromptConfig
 
         record = TransferablePromptConfig.from_pretrained(path).task
         if record is not None:

@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         if path:
             check_prompt_ref(path, flag)
     from ..assets import load_model
-    from ..comparison import compare_prompts, comparison_markdown, write_comparison
-    from ..data_files import describe_split, load_labelled
+    from ..assets.data_files import describe_split, load_labelled
+    from ..evaluation.comparison import compare_prompts, comparison_markdown, write_comparison
 
     task = task_from_args(args, prompts=[path for path, _ in prompts], default=args.data)
     source = args.data or task.name
@@ -51,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
     target, tokenizer = load_model(args.target)
     student = load_model(args.student)[0] if args.student else None
     if task.kind == "generation":  # the same rows, scored by ROUGE
-        from ..generation_compare import compare_generation_prompts, generation_markdown, write_generation_comparison
+        from ..evaluation.generation_comparison import (
+            compare_generation_prompts,
+            generation_markdown,
+            write_generation_comparison,
+        )
 
         compare, comparison_markdown, write_comparison = (compare_generation_prompts, generation_markdown,
                                                           write_generation_comparison)

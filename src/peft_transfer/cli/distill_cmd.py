@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from ..distillation_recipes import DEFAULT_RECIPE, RECIPES, recipe_settings
+from ..distill.recipes import DEFAULT_RECIPE, RECIPES, recipe_settings
 from ..errors import PeftTransferError
 from .arg_types import layer_list, non_negative_float, non_negative_int, positive_float, positive_int
 from .common import check_out_folder
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         raise PeftTransferError(f"--tokenizer {args.tokenizer}: no such folder.")
     from dataclasses import asdict
 
-    from ..distillation_run import DistillJob, run_distillation
+    from ..distill.run import DistillJob, run_distillation
 
     recipe = recipe_settings(args.recipe)
     changed = {key: getattr(args, key) for key in recipe

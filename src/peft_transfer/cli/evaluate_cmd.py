@@ -32,19 +32,19 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt:
         check_prompt_ref(args.prompt, "--prompt")
     from ..assets import load_model
-    from ..data_files import describe_split, load_labelled
-    from ..evaluation import evaluate_classification
+    from ..assets.data_files import describe_split, load_labelled
+    from ..evaluation.classification import evaluate_classification
 
     task = task_from_args(args, prompts=[args.prompt], default=args.data)
     source = args.data or task.name
     data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task)
     model, tokenizer = load_model(args.model)
     if args.prompt:  # peft is imported only when a prompt is used (seconds of start-up)
-        from ..prompt_model import load_prompt
+        from ..prompts.model import load_prompt
 
         model = load_prompt(model, args.prompt)
     if task.kind == "generation":
-        from ..generation_eval import evaluate_generation
+        from ..evaluation.generation import evaluate_generation
 
         scores = evaluate_generation(model, tokenizer, task, data, batch_size=args.batch_size,
                                      progress=f"generating {task.name}")

@@ -27,7 +27,8 @@ def kind_of(folder: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..assets.shipped_students import shipped_student, shipped_student_path
+    from ..assets.models import shipped_student_path
+    from ..assets.shipped_students import shipped_student
 
     folder = Path(args.folder)
     if not folder.exists() and shipped_student(args.folder) is not None:

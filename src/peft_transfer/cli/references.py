@@ -29,10 +29,10 @@ def looks_like_path(name: str) -> bool:
 
 def check_model_ref(name: str, flag: str) -> None:
     """`name` is an embedded model, a shipped student, an existing folder or GGUF file, or a Hub id (`use_hub`)."""
-    from ..assets.models import EMBEDDED_MODELS, _embedded
+    from ..assets.embedded import EMBEDDED_MODELS, embedded_spec
     from ..assets.shipped_students import shipped_student
 
-    if _embedded(name) is not None or shipped_student(name) is not None or os.path.isdir(name) or (
+    if embedded_spec(name) is not None or shipped_student(name) is not None or os.path.isdir(name) or (
             os.path.isfile(name) and name.endswith(".gguf")):
         return
     if os.path.isfile(name):

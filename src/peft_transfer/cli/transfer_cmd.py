@@ -64,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
     for target in args.target:
         check_model_ref(target, "--target")
     from ..assets import load_model
-    from ..data_files import load_texts
-    from ..transfer import transfer_prompt
-    from ..transfer_config import TransferConfig
+    from ..assets.data_files import load_texts
+    from ..transfer.config import TransferConfig
+    from ..transfer.run import transfer_prompt
 
     task = task_from_args(args, prompts=[args.prompt]) if explicit_task(args) is not None else None
     public = load_texts(args.public, limit=args.public_limit, seed=args.seed, max_words=args.max_public_words)

@@ -2,7 +2,7 @@
 
 `--out` receives the handover export (adapter, provenance with the DP record, card: what may leave this
 machine); checkpoints, logs and the accountant state go to `--work-dir` (default `<out>-work`), which stays.
-Under `--epsilon` the settings left out come from the DP plan (`tune_settings`, `peft_transfer.dp_defaults`).
+Under `--epsilon` the settings left out come from the DP plan (`tune_settings`, `peft_transfer.tune.dp_plan`).
 """
 
 from __future__ import annotations
@@ -98,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
     from transformers.trainer_utils import get_last_checkpoint
 
     from ..assets import load_model
-    from ..data_files import load_labelled
-    from ..dp_defaults import noise_warning
-    from ..private_prompt_config import PrivatePromptConfig
-    from ..private_prompt_trainer import tune_prompt
+    from ..assets.data_files import load_labelled
     from ..prompted_forward import is_masked_lm
+    from ..tune.config import PrivatePromptConfig
+    from ..tune.dp_plan import noise_warning
+    from ..tune.trainer import tune_prompt
     from .tune_settings import estimate_line, resolve, truncation_line
 
     task = task_from_args(args, default=args.data)

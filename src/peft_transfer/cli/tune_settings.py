@@ -1,6 +1,6 @@
 """How `tune` turns its flags into training settings.
 
-With `--epsilon`, every setting the user leaves out comes from the DP plan (`peft_transfer.dp_defaults`): the
+With `--epsilon`, every setting the user leaves out comes from the DP plan (`peft_transfer.tune.dp_plan`): the
 logical batch, the steps (from `--budget-examples`, or `--epochs` × N, or the default budget), the learning
 rate, the prompt length and the micro-batch size. Without DP (or with `--noise-multiplier`) the defaults stay
 those of plain prompt tuning: batch 16, lr 1e-3, 20 virtual tokens, one epoch or `--budget-examples`.
@@ -29,7 +29,7 @@ class Resolved:
 def resolve(args: argparse.Namespace, num_examples: int, hidden_size: int, max_length: int,
             delta: float | None) -> Resolved:
     """The settings `tune` trains with (`delta`: the run's δ under --epsilon, else None)."""
-    from ..dp_defaults import DP_VIRTUAL_TOKENS, physical_batch, plan_dp
+    from ..tune.dp_plan import DP_VIRTUAL_TOKENS, physical_batch, plan_dp
 
     eps = args.epsilon
     if eps is not None and not math.isinf(eps):
@@ -57,7 +57,7 @@ def truncation_line(task, tokenizer, texts: list[str], masked_lm: bool) -> str:
 
 def estimate_line(model, tokenizer, task, texts: list[str], settings: Resolved, examples: int) -> str:
     """A time estimate for `examples` examples from one timed micro-batch on this machine."""
-    from ..step_time import seconds_per_example
+    from ..tune.step_time import seconds_per_example
 
     micro = settings.physical_batch_size or settings.batch_size
     per_example = seconds_per_example(model, tokenizer, task, texts, settings.num_virtual_tokens, micro)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from ..distillation_recipes import DEFAULT_RECIPE
+from ..distill.recipes import DEFAULT_RECIPE
 from ..errors import PeftTransferError
-from ..tasks import DEFAULT_TASKS
+from ..tasks.defaults import DEFAULT_TASKS
 
 
 def _setting(default, help: str, factory=None):
@@ -61,7 +61,7 @@ class TuneSettings:
     train_examples: int | None = _setting(2000, "use this many training examples (shuffled); null: all")
     budget_examples: int | None = _setting(None, "examples processed per tuning stage (steps x batch), DP or not; "
                                                  "null: max_steps x batch_size")
-    dp_plan: bool = _setting(True, "under DP, spend that budget as peft_transfer.dp_defaults plans it (large Poisson "
+    dp_plan: bool = _setting(True, "under DP, spend that budget as peft_transfer.tune.dp_plan plans it (large Poisson "
                                    "batches, fewer steps, its learning rate, micro-batches): the noise per step falls "
                                    "~1/batch; false: batch_size, max_steps and learning_rate as given")
 

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from ..errors import PeftTransferError
-from ..generation_task import GenerationTask
+from ..tasks.generation import GenerationTask
 from .config import PipelineConfig
 
 METRIC = "ROUGE-L"
@@ -31,9 +31,9 @@ def run_generation_task(task: GenerationTask, out: Path, config: PipelineConfig,
     """Run (or resume) every stage of one generation task; returns its result records (ROUGE-L as `score`).
     `prepared` (`pipeline.tasks.PreparedTask`): its data and public texts, already loaded and checked."""
     from ..assets import load_labelled_dataset
-    from ..data_files import load_texts
-    from ..generation_compare import compare_generation_prompts, write_generation_comparison
-    from ..generation_eval import evaluate_generation
+    from ..assets.data_files import load_texts
+    from ..evaluation.generation import evaluate_generation
+    from ..evaluation.generation_comparison import compare_generation_prompts, write_generation_comparison
     from .runner import _eps_tag, _say, _timed, _transfer, _tune
 
     name = task.name

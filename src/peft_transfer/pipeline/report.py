@@ -62,7 +62,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 def interval_table(rows: list[dict]) -> str:
     """Each accuracy with its 95 % Wilson interval (test-set sampling only: one seed, one training run)."""
-    from ..metrics import wilson_interval
+    from ..evaluation.metrics import wilson_interval
 
     methods = _methods(rows)
     lines = ["| task | ε | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 2)]

@@ -95,7 +95,7 @@ def check_run_folder(out: Path, config: PipelineConfig, data: dict[str, str] | N
 def resolve_keep_layers(config: PipelineConfig, target) -> PipelineConfig:
     """`config` with `student.keep_layers` spelled out for `target` (null: the paper's first 2 + last 2) and
     checked against its depth; unchanged when the student is given as a folder."""
-    from ..student import check_keep_layers, default_keep_layers, num_layers
+    from ..student.layers import check_keep_layers, default_keep_layers, num_layers
 
     if config.student.path is not None:
         return config
@@ -126,8 +126,8 @@ def build_student(config: PipelineConfig) -> str:
         _say(f"student: {config.student.path} (student.path)")
         return config.student.path
     from ..assets.shipped_students import REBUILD_HINT, shipped_student_for
-    from ..distillation_recipes import recipe_settings
-    from ..distillation_run import DistillJob, run_distillation
+    from ..distill.recipes import recipe_settings
+    from ..distill.run import DistillJob, run_distillation
 
     shipped = shipped_student_for(config.target) if config.student.source != "distill" else None
     if shipped is not None:
@@ -167,9 +167,9 @@ def _has_checkpoint(folder: Path) -> bool:
 
 
 def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float, folder: Path) -> str:
-    from ..private_prompt_config import PrivatePromptConfig, default_delta
-    from ..private_prompt_trainer import tune_prompt
-    from ..prompt_model import hidden_size
+    from ..prompts.model import hidden_size
+    from ..tune.config import PrivatePromptConfig, default_delta
+    from ..tune.trainer import tune_prompt
 
     if _done(folder):
         return str(folder)
@@ -179,7 +179,7 @@ def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float,
     if t.budget_examples:
         steps = max(1, budget // batch)
     if not math.isinf(epsilon) and t.dp_plan:
-        from ..dp_defaults import noise_warning, physical_batch, plan_dp
+        from ..tune.dp_plan import noise_warning, physical_batch, plan_dp
 
         plan = plan_dp(len(train), epsilon, default_delta(len(train)), t.num_virtual_tokens * hidden_size(model),
                        budget_examples=budget)
@@ -203,8 +203,8 @@ def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float,
 def _transfer(source: str, student, target, tokenizer, public, config: PipelineConfig, folder: Path, alpha: float,
               public_name: str, alpha_source: str | None = None) -> str:
     """The provider's stage: reads only the export of p_s (`transfer_prompt` refuses anything else)."""
-    from ..transfer import transfer_prompt
-    from ..transfer_config import TransferConfig
+    from ..transfer.config import TransferConfig
+    from ..transfer.run import transfer_prompt
 
     if _done(folder):
         return str(folder)
@@ -223,9 +223,9 @@ def _transfer(source: str, student, target, tokenizer, public, config: PipelineC
 def check_distillation_corpus(config: PipelineConfig, tasks) -> None:
     """Refuse a distillation corpus that overlaps a private task, by source and, when the student is distilled
     in this run, by content (the transfer sets are checked as each task is prepared: `pipeline.tasks`)."""
+    from ..assets.data_files import load_texts
+    from ..assets.overlap import check_content_overlap, check_source_overlap
     from ..assets.shipped_students import shipped_student_for
-    from ..data_files import load_texts
-    from ..overlap import check_content_overlap, check_source_overlap
 
     shipped = config.student.source != "distill" and shipped_student_for(config.target) is not None
     if config.student.path or shipped:  # a student distilled elsewhere
@@ -242,9 +242,9 @@ def check_distillation_corpus(config: PipelineConfig, tasks) -> None:
 def _oracle_row(zs: dict, rows, source: str, student, target, tokenizer, task, test, public, config, stage: Path,
                 public_name: str):
     """The Eq. 6 α oracle (evaluation side, uses test labels): transfer p_s again with it and score it."""
-    from ..comparison import ComparisonRow, eq6_alpha_oracle
-    from ..evaluation import evaluate_classification
-    from ..prompt_model import model_id
+    from ..evaluation.classification import evaluate_classification
+    from ..evaluation.comparison import ComparisonRow, eq6_alpha_oracle
+    from ..prompts.model import model_id
 
     compt = next(r for r in rows if r.method.startswith("CompPT"))
     try:
@@ -269,8 +269,8 @@ def _cuda() -> bool:
 def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     """Run (or resume) the whole pipeline into `out`; returns the paths of results.md/json/png."""
     from ..assets import load_model
-    from ..comparison import compare_prompts, write_comparison
-    from ..evaluation import evaluate_classification
+    from ..evaluation.classification import evaluate_classification
+    from ..evaluation.comparison import compare_prompts, write_comparison
     from ..prompted_forward import is_masked_lm
     from .tasks import prepare_tasks
     from .validation import validate_config
@@ -357,6 +357,6 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
 
 
 def _load(model, path):
-    from ..prompt_model import load_prompt
+    from ..prompts.model import load_prompt
 
     return load_prompt(model, path)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from ..errors import PeftTransferError
-from ..task import ClassificationTask
+from ..tasks.classification import ClassificationTask
 from .config import PipelineConfig, TaskSettings
 
 
@@ -41,8 +41,8 @@ def prepare_tasks(config: PipelineConfig, tokenizer, masked_lm: bool) -> list[Pr
 
 def prepare_task(entry: str | TaskSettings, config: PipelineConfig, key: str) -> PreparedTask:
     from ..assets import load_labelled_dataset
-    from ..data_files import load_texts
-    from ..tasks import get_task
+    from ..assets.data_files import load_texts
+    from ..tasks.defaults import get_task
 
     fingerprint = None
     if isinstance(entry, str):
@@ -59,7 +59,7 @@ def prepare_task(entry: str | TaskSettings, config: PipelineConfig, key: str) ->
     if config.tune.train_examples:
         train = train.select(range(min(config.tune.train_examples, len(train))))
     test = test.select(range(min(config.test_examples or len(test), len(test))))
-    from ..overlap import check_content_overlap, check_source_overlap
+    from ..assets.overlap import check_content_overlap, check_source_overlap
 
     check_source_overlap(public_name, task.name)
     try:
@@ -72,7 +72,7 @@ def prepare_task(entry: str | TaskSettings, config: PipelineConfig, key: str) ->
 
 
 def _custom_splits(entry: TaskSettings, task: ClassificationTask, seed: int, key: str) -> tuple[Dataset, Dataset]:
-    from ..data_files import read_data
+    from ..assets.data_files import read_data
 
     data = _columns(read_data(entry.data), entry, task, f"{key}.data")
     if entry.test_data is not None:
@@ -103,7 +103,7 @@ def _split(data: Dataset | DatasetDict, split: str, key: str) -> Dataset:
 
 def _columns(data: Dataset | DatasetDict, entry: TaskSettings, task: ClassificationTask, key: str):
     """`text` and `label` columns (renamed from the configured ones), labels as the task's class indices."""
-    from ..labels import encode_labels
+    from ..tasks.labels import encode_labels
 
     parts = data if isinstance(data, DatasetDict) else {"": data}
     out = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..distillation_recipes import RECIPES
+from ..distill.recipes import RECIPES
 from ..errors import PeftTransferError
 from .config import EMBEDDED_TASK_NAMES, PipelineConfig, TaskSettings
 
@@ -68,7 +68,7 @@ def validate_config(config: PipelineConfig) -> None:
 
 
 def _validate_task(task: TaskSettings, key: str) -> None:
-    from ..task import ClassificationTask
+    from ..tasks.classification import ClassificationTask
 
     _require(task.name not in EMBEDDED_TASK_NAMES, f"{key}.name", "must not be an embedded task's name", task.name)
     _require(task.test_size > 0, f"{key}.test_size", "must be positive (a fraction < 1 or a count)", task.test_size)

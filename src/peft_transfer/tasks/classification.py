@@ -1,0 +1,207 @@
+"""Classification as text infilling: a template with a text slot, label words per class (a verbaliser).
+
+A `ClassificationTask` is tokenizer-independent; `task.tokenized(tokenizer, masked_lm)` binds it to a
+tokenizer and gives a `TokenizedTask` that encodes texts (with the label position of each example) and
+turns the logits at the label position into class scores. Label words that split into several tokens
+are scored by `label_scoring` (length-normalised log-likelihood, teacher-forced); `generation_task` holds
+the other kind of task, a free-text target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..errors import PeftTransferError
+from ..provenance import TaskRecord
+
+if TYPE_CHECKING:
+    import torch
+
+TEXT_SLOT = "{text}"
+MASK_SLOT = "{mask}"
+
+
+@dataclass
+class ClassificationTask:
+    """A classification task as a cloze.
+
+    `template` holds `{text}` and, optionally, `{mask}` where the label word goes. Without `{mask}` the
+    label word follows the end of the template. Causal LMs read the label at the last input token (so a
+    `{mask}` slot, if any, must end the template); masked LMs read it at the mask token. Label words
+    carry their own leading space where the tokenizer needs one (" positive").
+    The class score is the mean logit of the class's label words (POST's verbaliser) when every word is one
+    token; when a word splits, every word is scored by its length-normalised log-likelihood instead
+    (`label_scoring`), and a class by the mean over its words.
+    """
+
+    name: str
+    template: str
+    label_words: list[list[str]]
+    class_names: list[str] | None = None
+    description: str = ""
+    text_column: str = "text"
+    label_column: str = "label"
+    max_length: int = 256
+
+    kind = "classification"
+
+    def __post_init__(self):
+        if TEXT_SLOT not in self.template:
+            raise PeftTransferError(
+                f"Task {self.name!r}: the template {self.template!r} has no {TEXT_SLOT} slot; add it where the "
+                "example's text goes, e.g. 'Review: {text}\\nSentiment:'."
+            )
+        if self.template.count(TEXT_SLOT) != 1 or self.template.count(MASK_SLOT) > 1:
+            raise PeftTransferError(
+                f"Task {self.name!r}: the template needs exactly one {TEXT_SLOT} and at most one {MASK_SLOT}."
+            )
+        self.label_words = [[w] if isinstance(w, str) else list(w) for w in self.label_words]
+        if len(self.label_words) < 2:
+            raise PeftTransferError(f"Task {self.name!r}: a classification task needs at least 2 classes.")
+        for i, words in enumerate(self.label_words):
+            if not words or any(not w.strip() for w in words):
+                raise PeftTransferError(
+                    f"Task {self.name!r}: class {i} has no label words (or an empty one); give each class at "
+                    "least one word, e.g. label_words=[[' negative'], [' positive']]."
+                )
+        if self.class_names is None:
+            self.class_names = [words[0].strip() for words in self.label_words]
+        if len(self.class_names) != len(self.label_words):
+            raise PeftTransferError(
+                f"Task {self.name!r}: {len(self.class_names)} class names for {len(self.label_words)} classes."
+            )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_words)
+
+    def record(self) -> TaskRecord:
+        return TaskRecord(name=self.name, template=self.template, label_words=self.label_words,
+                          class_names=list(self.class_names or []))
+
+    @classmethod
+    def from_record(cls, record: TaskRecord, **kwargs) -> ClassificationTask:
+        return cls(name=record.name, template=record.template, label_words=record.label_words,
+                   class_names=record.class_names, **kwargs)
+
+    def tokenized(self, tokenizer, masked_lm: bool, padding_side: str | None = None) -> TokenizedTask:
+        """Bind the task to a tokenizer. Causal LMs default to left padding (label at the last position)."""
+        return TokenizedTask(self, tokenizer, masked_lm, padding_side or ("right" if masked_lm else "left"))
+
+
+@dataclass
+class TokenizedTask:
+    """A task bound to one tokenizer: encodes texts and scores classes from label-position logits."""
+
+    task: ClassificationTask
+    tokenizer: object
+    masked_lm: bool
+    padding_side: str = "left"
+    label_word_tokens: list[list[list[int]]] = field(init=False)  # class -> word -> token ids
+    label_token_ids: list[list[int]] | None = field(init=False)  # class -> word id; None when a word splits
+
+    def __post_init__(self):
+        tok = self.tokenizer
+        if self.padding_side not in ("left", "right"):
+            raise PeftTransferError(f"padding_side must be 'left' or 'right', not {self.padding_side!r}")
+        if self.masked_lm and getattr(tok, "mask_token", None) is None:
+            raise PeftTransferError("This tokenizer has no mask token, so it cannot serve a masked LM task.")
+        if self.masked_lm and self.padding_side != "right":
+            raise PeftTransferError("Masked LMs take right padding (their position ids ignore left padding).")
+        if tok.pad_token_id is None:
+            raise PeftTransferError("The tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos) first.")
+        self.label_word_tokens = [[self._word_tokens(w) for w in words] for words in self.task.label_words]
+        self.label_token_ids = None if self.multi_token else [[ids[0] for ids in words]
+                                                               for words in self.label_word_tokens]
+        template = self.task.template
+        if self.masked_lm:
+            if MASK_SLOT not in template:
+                template = template.rstrip() + " " + MASK_SLOT
+            self._template = template.replace(MASK_SLOT, tok.mask_token)
+        else:
+            if MASK_SLOT in template:
+                head, tail = template.split(MASK_SLOT)
+                if tail.strip():
+                    raise PeftTransferError(
+                        f"Task {self.task.name!r}: for a causal LM the label slot {MASK_SLOT} must end the template "
+                        f"(found {tail!r} after it)."
+                    )
+                template = head.rstrip(" ")
+            self._template = template
+        fixed = len(tok(self._template.replace(TEXT_SLOT, ""))["input_ids"])
+        self._text_budget = self.task.max_length - fixed
+        if self._text_budget < 1:
+            raise PeftTransferError(
+                f"Task {self.task.name!r}: max_length {self.task.max_length} leaves no room for text."
+            )
+
+    @property
+    def multi_token(self) -> bool:
+        """True when some label word splits into several tokens (scored by `label_scoring`)."""
+        return any(len(ids) > 1 for words in self.label_word_tokens for ids in words)
+
+    def _word_tokens(self, word: str) -> list[int]:
+        tok = self.tokenizer
+        ids = tok(word, add_special_tokens=False)["input_ids"]
+        unk = getattr(tok, "unk_token_id", None)
+        if len(ids) == 0 or (unk is not None and unk in ids):
+            raise PeftTransferError(
+                f"Task {self.task.name!r}: label word {word!r} is not in this tokenizer's vocabulary; "
+                "pick another word."
+            )
+        return list(ids)
+
+    def _fit(self, text: str) -> str:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= self._text_budget:
+            return text
+        return self.tokenizer.decode(ids[: self._text_budget])
+
+    def is_truncated(self, text: str) -> bool:
+        """True when `render` cuts `text` so that the example fits `task.max_length` tokens."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) > self._text_budget
+
+    def render(self, text: str) -> str:
+        """The model input for one text (truncated so that the template and label slot survive)."""
+        return self._template.replace(TEXT_SLOT, self._fit(text))
+
+    def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenize texts into a padded batch with each example's label position (in text coordinates)."""
+        import torch
+
+        if len(texts) == 0:
+            raise PeftTransferError("Nothing to encode: the batch is empty.")
+        tok = self.tokenizer
+        old_side = tok.padding_side
+        tok.padding_side = self.padding_side
+        try:
+            batch = tok([self.render(t) for t in texts], padding=True, return_tensors="pt")
+        finally:
+            tok.padding_side = old_side
+        mask = batch["attention_mask"]
+        if self.masked_lm:
+            is_mask = batch["input_ids"] == tok.mask_token_id
+            if not torch.all(is_mask.sum(1) == 1):
+                raise PeftTransferError("Each encoded example must hold exactly one mask token; do not put the "
+                                        "mask token inside the text.")
+            positions = is_mask.long().argmax(1)
+        else:
+            positions = mask.shape[1] - 1 - mask.flip(1).long().argmax(1)  # last non-pad token
+        return {"input_ids": batch["input_ids"], "attention_mask": mask, "label_positions": positions}
+
+    def class_scores(self, label_logits: torch.Tensor) -> torch.Tensor:
+        """(batch, vocab) logits at the label position -> (batch, classes) mean label-word logits (single-token
+        label words only; `label_scoring.class_scores` serves every task)."""
+        if self.label_token_ids is None:
+            raise PeftTransferError(f"Task {self.task.name!r} has label words of several tokens: one position does "
+                                    "not score them; use peft_transfer.tasks.label_scoring.class_scores.")
+        import torch
+
+        flat = [i for ids in self.label_token_ids for i in ids]
+        weights = torch.zeros(self.task.num_classes, len(flat), dtype=label_logits.dtype, device=label_logits.device)
+        k = 0
+        for c, ids in enumerate(self.label_token_ids):
+            weights[c, k : k + len(ids)] = 1.0 / len(ids)
+            k += len(ids)
+        return label_logits[:, flat] @ weights.T
