@@ -178,8 +178,8 @@ def test_folder_without_adapter_is_refused(tmp_path):
 
 
 def test_saving_a_prompt_has_one_home_and_no_import_cycle():
-    """`save_prompt` lives in `handover` (the export format); prompt_model and prompt_card do not import each
-    other (they did: save_prompt <-> save_prompt_card)."""
+    """`save_prompt` lives in `prompts.handover` (the export format); `prompts.model` and `prompts.card` do not
+    import each other (they did: save_prompt <-> save_prompt_card)."""
     import ast
     import importlib
 
@@ -191,7 +191,7 @@ def test_saving_a_prompt_has_one_home_and_no_import_cycle():
         tree = ast.parse(importlib.util.find_spec(name).loader.get_source(name))
         return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
 
-    assert "prompt_card" not in local_imports("prompt_model") and "prompt_model" not in local_imports("prompt_card")
-    assert "handover" not in local_imports("prompt_card") and "handover" not in local_imports("prompt_model")
+    assert "card" not in local_imports("prompts.model") and "model" not in local_imports("prompts.card")
+    assert "handover" not in local_imports("prompts.card") and "handover" not in local_imports("prompts.model")
     assert peft_transfer.save_prompt is handover.save_prompt
     assert not hasattr(importlib.import_module("peft_transfer.prompts.model"), "save_prompt")
