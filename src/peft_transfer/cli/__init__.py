@@ -15,6 +15,7 @@ import sys
 import textwrap
 
 from ..errors import PeftTransferError
+from .warning_filters import quiet_library_warnings
 
 # module name -> help; each module defines register(parser) and sets `func` on it
 COMMANDS = {
@@ -68,8 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or an argument error (2), already printed
         return int(exc.code or 0)
-    from .warning_filters import quiet_library_warnings
-
     quiet_library_warnings(getattr(args, "accountant", "prv"))
     try:
         return int(args.func(args) or 0)

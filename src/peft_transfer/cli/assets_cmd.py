@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..assets.embedded import EMBEDDED_MODELS
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["prepare", "list"], nargs="?", default="list",
@@ -13,7 +15,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..assets import EMBEDDED_MODELS, PRIVATE_DATASETS, PUBLIC_TEXT_SETS, embedded_model_path
+    # heavy (datasets, torch, transformers): imported when the command runs, so `--help` stays fast
+    from ..assets.data import PRIVATE_DATASETS, PUBLIC_TEXT_SETS
+    from ..assets.models import embedded_model_path
 
     if args.action == "prepare":
         for name in EMBEDDED_MODELS:

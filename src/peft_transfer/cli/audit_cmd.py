@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 
+from ..audit.lira import MIN_SHADOWS
+from ..errors import PeftTransferError
 from .arg_types import epsilon, layer_list, open_unit_interval, positive_float, positive_int
 from .common import add_task_arguments, check_out_folder, task_from_args
+from .references import check_model_ref, check_prompt_ref
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -43,12 +47,8 @@ def build_tune_args(epsilon: float, out: str, seed: int, delta: float | None = N
                     max_steps: int = -1, learning_rate: float | None = None, batch_size: int | None = None,
                     num_virtual_tokens: int | None = None):
     """A `PrivatePromptConfig` for the shadows from the audit's options."""
-    from ..errors import PeftTransferError
+    from ..tune.config import PrivatePromptConfig  # heavy (transformers): imported when the audit runs
 
-    try:
-        from ..tune.config import PrivatePromptConfig
-    except ImportError as exc:
-        raise PeftTransferError("Private prompt tuning (private_prompt_config) is not in this install.") from exc
     values = {"output_dir": out, "seed": seed, "num_train_epochs": epochs, "max_steps": max_steps,
               "target_epsilon": epsilon, "report_to": "none"}
     if delta is not None:
@@ -63,24 +63,19 @@ def build_tune_args(epsilon: float, out: str, seed: int, delta: float | None = N
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    from ..audit.lira import MIN_SHADOWS
-    from ..errors import PeftTransferError
-
     if args.shadows < MIN_SHADOWS:  # before loading anything
         raise PeftTransferError(f"--shadows must be at least {MIN_SHADOWS} (got {args.shadows}); the paper uses 8.")
     check_out_folder(args.out)
-    from .references import check_model_ref, check_prompt_ref
-
     check_model_ref(args.model, "--model")
     if args.target_prompt:
         check_prompt_ref(args.target_prompt, "--target-prompt")
+    # heavy (torch, transformers, datasets): imported when the command runs, so `--help` stays fast
     import numpy as np
 
     from ..assets import load_model
     from ..assets.data_files import load_labelled
-    from ..audit import run_lira_audit
+    from ..audit.lira_audit import run_lira_audit
+    from ..student.layers import make_student
 
     task = task_from_args(args, prompts=[args.target_prompt], default=args.data)
     data = load_labelled(args.data or task.name, split=args.split, task=task)
@@ -89,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
                                 args.num_virtual_tokens)
     model, tokenizer = load_model(args.model)
     if args.keep_layers:
-        from ..student.layers import make_student
-
         model = make_student(model, keep_layers=args.keep_layers)
     members = None
     if args.target_prompt:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from ..errors import PeftTransferError
 from .arg_types import positive_int
 
 
@@ -24,13 +26,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    from ..errors import PeftTransferError
-
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         raise PeftTransferError(f"no such file or folder to scan: {', '.join(missing)}")
+    # heavy (torch, transformers, datasets): imported when the command runs, so `--help` stays fast
     from ..assets.data_files import load_labelled
     from ..audit.leakage import find_leaks
 

@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 from ..errors import PeftTransferError
-from ..tasks.defaults import DEFAULT_TASKS  # light: no torch until a task is tokenized
+from ..tasks.classification import ClassificationTask  # light: no torch until a task is tokenized
+from ..tasks.defaults import DEFAULT_TASKS, get_task, task_from_record
 
 DEFAULT_TASK = "rotten_tomatoes"
 EMBEDDED_TASKS = ", ".join(DEFAULT_TASKS)
@@ -39,9 +40,6 @@ def add_task_arguments(parser: argparse.ArgumentParser, prompt_flags: str | None
 
 def explicit_task(args: argparse.Namespace):
     """The task the flags name, or None when no task flag was given."""
-    from ..tasks.classification import ClassificationTask
-    from ..tasks.defaults import get_task
-
     if args.template is None and args.label_words is None:
         return None if args.task is None else get_task(args.task)
     if args.template is None or args.label_words is None:
@@ -63,12 +61,10 @@ def task_from_args(args: argparse.Namespace, prompts: list[str | None] = (), def
     A flags' task whose template or label words differ from a prompt's recorded task is refused (scoring a
     prompt through another task's template gives a plausible, meaningless number) unless --force-task.
     """
-    from ..tasks.defaults import get_task, task_from_record
-
     given = explicit_task(args)
     recorded = []
     for path in (p for p in prompts if p):
-        from ..prompts.config import TransferablePromptConfig
+        from ..prompts.config import TransferablePromptConfig  # heavy (peft): only when a prompt is named
 
         record = TransferablePromptConfig.from_pretrained(path).task
         if record is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import asdict
 
 from ..distill.recipes import DEFAULT_RECIPE, RECIPES, recipe_settings
 from ..errors import PeftTransferError
@@ -83,9 +84,7 @@ def run(args: argparse.Namespace) -> int:
     check_model_ref(args.teacher, "--teacher")
     if args.tokenizer and looks_like_path(args.tokenizer) and not os.path.isdir(args.tokenizer):
         raise PeftTransferError(f"--tokenizer {args.tokenizer}: no such folder.")
-    from dataclasses import asdict
-
-    from ..distill.run import DistillJob, run_distillation
+    from ..distill.run import DistillJob, run_distillation  # heavy (torch, transformers): only when it runs
 
     recipe = recipe_settings(args.recipe)
     changed = {key: getattr(args, key) for key in recipe

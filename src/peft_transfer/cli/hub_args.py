@@ -38,7 +38,7 @@ def maybe_push(args: argparse.Namespace, folder: str | os.PathLike, kind: str) -
         return None
     if kind not in KINDS:
         raise PeftTransferError(f"Cannot push a {kind!r}: only {' and '.join(KINDS)} folders go to the Hub.")
-    from ..prompts.hub import push_prompt_to_hub, push_student_to_hub
+    from ..prompts.hub import push_prompt_to_hub, push_student_to_hub  # heavy (huggingface_hub, peft)
 
     push = push_prompt_to_hub if kind == "prompt" else push_student_to_hub
     result = push(folder, repo_id, private=not getattr(args, "hub_public", False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..assets.shipped_students import shipped_student
 from ..errors import PeftTransferError
 from .hub_args import add_hub_arguments, maybe_push
 
@@ -27,8 +28,7 @@ def kind_of(folder: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..assets.models import shipped_student_path
-    from ..assets.shipped_students import shipped_student
+    from ..assets.models import shipped_student_path  # heavy (torch, transformers): only when it runs
 
     folder = Path(args.folder)
     if not folder.exists() and shipped_student(args.folder) is not None:

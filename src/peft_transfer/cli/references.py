@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ..assets.embedded import EMBEDDED_MODELS, embedded_spec
+from ..assets.shipped_students import shipped_student
 from ..errors import PeftTransferError
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -29,9 +31,6 @@ def looks_like_path(name: str) -> bool:
 
 def check_model_ref(name: str, flag: str) -> None:
     """`name` is an embedded model, a shipped student, an existing folder or GGUF file, or a Hub id (`use_hub`)."""
-    from ..assets.embedded import EMBEDDED_MODELS, embedded_spec
-    from ..assets.shipped_students import shipped_student
-
     if embedded_spec(name) is not None or shipped_student(name) is not None or os.path.isdir(name) or (
             os.path.isfile(name) and name.endswith(".gguf")):
         return

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..pipeline.config import load_pipeline_config
+from ..pipeline.config_yaml import config_yaml, keys_help
+from .common import check_out_folder
+
 DESCRIPTION = ("The whole POST pipeline: distil a student from the target (cached per machine), tune prompts on "
                "it with each task's private data at each ε, transfer them to the target with public text, and "
                "score ZS / FullPT / CompPT / Direct / POST. Resumable by stage; all settings are checked before "
@@ -16,8 +20,6 @@ DESCRIPTION = ("The whole POST pipeline: distil a student from the target (cache
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from ..pipeline.config_yaml import keys_help
-
     parser.epilog = keys_help()
     parser.add_argument("config", nargs="?", help="YAML file overriding the defaults (every key optional; see "
                                                   "--print-config)")
@@ -29,19 +31,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline.config import load_pipeline_config
-
     config = load_pipeline_config(args.config, quick=args.quick)
     if args.print_config:
-        from ..pipeline.config_yaml import config_yaml
-
         print(config_yaml(config), end="")
         return 0
-    from .common import check_out_folder
-
     out = args.out or ("runs/quick" if args.quick else "runs/embedded")
     check_out_folder(out)
-    from ..pipeline.runner import run_pipeline
+    from ..pipeline.runner import run_pipeline  # heavy (every stage): imported when the pipeline runs
 
     paths = run_pipeline(config, out)  # validates every setting before anything loads
     print(paths["md"].read_text())

@@ -10,6 +10,7 @@ from ..errors import PeftTransferError
 from .arg_types import non_negative_int, positive_float, positive_int, unit_interval
 from .common import add_task_arguments, check_out_folder, explicit_task, task_from_args
 from .hub_args import add_hub_arguments, maybe_push
+from .references import check_model_ref, check_prompt_ref
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -57,14 +58,13 @@ def run(args: argparse.Namespace) -> int:
     if args.push_to_hub and len(args.target) > 1:
         raise PeftTransferError("--push-to-hub takes one target; push each sub-folder with `peft-transfer push`.")
     check_out_folder(args.out)
-    from .references import check_model_ref, check_prompt_ref
-
     check_prompt_ref(args.prompt, "--prompt")
     check_model_ref(args.student, "--student")
     for target in args.target:
         check_model_ref(target, "--target")
-    from ..assets import load_model
+    # heavy (torch, transformers, peft): imported when the command runs, so `--help` stays fast
     from ..assets.data_files import load_texts
+    from ..assets.models import load_model
     from ..transfer.config import TransferConfig
     from ..transfer.run import transfer_prompt
 
