@@ -11,6 +11,7 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from datasets.exceptions import DatasetGenerationError
 
 from ..errors import PeftTransferError
+from ..tasks.labels import encode_labels
 from .data import PRIVATE_DATASETS, PUBLIC_TEXT_SETS, load_labelled_dataset, load_public_texts
 
 _FILE_FORMATS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
@@ -124,8 +125,6 @@ def load_labelled(source: str, split: str | None = None, limit: int | None = Non
         raise PeftTransferError(f"The data set {source!r} ({describe_split(source, split, default_split)}) is empty.")
     data = data.select(range(min(limit, len(data)))) if limit else data
     if task is not None:
-        from ..tasks.labels import encode_labels
-
         data = encode_labels(data, task)
     return data
 

@@ -31,6 +31,7 @@ from ..prompts.model import load_prompt, model_id
 from ..provenance import DPRecord, text_fingerprint
 from ..student.layers import student_lineage
 from ..tasks.classification import ClassificationTask
+from ..tune.trainer import tune_prompt
 from .epsilon_bound import empirical_epsilon
 from .lira import (
     GLOBAL_VARIANCE_BELOW,
@@ -41,7 +42,7 @@ from .lira import (
     likelihood_ratio,
     logit_confidence,
 )
-from .roc import auc, bootstrap_auc_ci, roc_curve, tpr_at_fpr
+from .roc import RocSeries, auc, bootstrap_auc_ci, plot_roc, roc_curve, tpr_at_fpr
 
 MIN_POOL = 16
 PLAN_NAME = "audit_plan.json"
@@ -112,8 +113,6 @@ class LiraAuditResult:
 
     def write(self, out_dir: str) -> None:
         """Write audit.json, audit.md and roc.png into `out_dir`."""
-        from .roc import RocSeries, plot_roc
-
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "audit.json"), "w") as f:
             json.dump(self.to_dict(), f, indent=2)
@@ -123,14 +122,6 @@ class LiraAuditResult:
             eps = "∞" if math.isinf(self.accountant_epsilon) else f"{self.accountant_epsilon:g}"
             plot_roc([RocSeries(f"ε = {eps}, AUC {self.auc:.3f}", self.fpr, self.tpr)],
                      os.path.join(out_dir, "roc.png"), title=f"LiRA on {self.task} (K = {self.num_shadows})")
-
-
-def _default_train_fn() -> TrainFn:
-    try:
-        from ..tune.trainer import tune_prompt
-    except ImportError as exc:  # pragma: no cover - depends on the private tuning module being installed
-        raise PeftTransferError("Private prompt tuning is not available in this install; pass train_fn.") from exc
-    return tune_prompt
 
 
 def _shadow_args(tune_args, out_dir: str | None, index: int, seed: int):
@@ -266,7 +257,7 @@ def run_lira_audit(
                 f"A target prompt needs target_members: one bool per pool row ({len(pool)}) saying whether it "
                 "was in the prompt's training set."
             )
-    train_fn = train_fn or _default_train_fn()
+    train_fn = train_fn or tune_prompt
     keep = balanced_membership(len(pool), num_shadows, seed)
     lineage = student_lineage(model)
     name = model_id(model) + (f" (student, layers {lineage.kept_layers})" if lineage else "")

@@ -12,6 +12,7 @@ from transformers import DataCollatorForLanguageModeling, PreTrainedModel, PreTr
 
 from ..errors import PeftTransferError
 from ..prompted_forward import is_masked_lm
+from .loss import lm_loss
 
 
 def split_held_out(blocks: Dataset, eval_blocks: int) -> tuple[Dataset, Dataset | None]:
@@ -88,8 +89,6 @@ def collator_for(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, see
 def perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, blocks: Dataset, batch_size: int = 8,
                progress: bool = False, seed: int = 0) -> float:
     """exp(token-mean cross-entropy) on `blocks`; for masked LMs on a fixed 15 % masking (pseudo-perplexity)."""
-    from .loss import lm_loss
-
     model.eval()
     collate = MaskedBlockCollator(tokenizer, seed=seed) if is_masked_lm(model) else CausalBlockCollator()
     causal = not is_masked_lm(model)

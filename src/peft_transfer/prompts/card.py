@@ -18,6 +18,7 @@ import peft
 from huggingface_hub import ModelCard, ModelCardData
 from peft import PeftModel, PromptTuningConfig
 
+from .. import __version__
 from ..errors import PeftTransferError
 from .config import TransferablePromptConfig
 
@@ -73,8 +74,6 @@ def render_prompt_card(prompt: PeftModel | PromptTuningConfig, results: Results 
                        model_name: str | None = None) -> ModelCard:
     """The prompt's model card: Hub metadata (base_model = the target, library peft, tags, public data set,
     licence) and the provenance (student lineage, task, DP guarantee, transfer record, measured results)."""
-    from .. import __version__
-
     config = prompt_config_of(prompt)
     target = config.base_model_name_or_path or "unknown"
     masked = str(config.task_type) in ("FEATURE_EXTRACTION", "TaskType.FEATURE_EXTRACTION")

@@ -10,6 +10,7 @@ import transformers
 from huggingface_hub import ModelCard, ModelCardData
 from transformers import PreTrainedModel
 
+from .. import __version__
 from ..prompted_forward import is_masked_lm
 from .layers import student_lineage
 
@@ -53,8 +54,6 @@ def render_student_card(student: PreTrainedModel, summary: DistillationSummary,
 
     `build` adds a table of how and where it was made (hardware, minutes, the command that rebuilds it).
     """
-    from .. import __version__
-
     lineage = student_lineage(student)
     teacher = lineage.teacher if lineage else "unknown"
     teacher_is_hub_id = teacher.count("/") == 1 and not Path(teacher).exists()
