@@ -57,7 +57,7 @@ ls -la "$WORK/out"
 .venv/bin/python - "$WORK/out" "$TEACHER_FOR_CHECK" <<'PY'
 import sys, torch
 from peft_transfer.assets.models import load_model
-from peft_transfer.shipped_student import reassemble_student
+from peft_transfer.student.shipped import reassemble_student
 teacher, tok = load_model(sys.argv[2])
 student = reassemble_student(sys.argv[1], teacher)
 ids = tok("The film was a quiet triumph.", return_tensors="pt")["input_ids"]
