@@ -1,6 +1,8 @@
-"""evaluate_classification and the data loaders used by the CLI; their bad-input errors."""
+"""evaluate (any task), evaluate_classification, the comparison files and the data loaders used by the CLI;
+their bad-input errors."""
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -103,3 +105,67 @@ def test_load_texts_cuts_to_max_words(tmp_path):
     assert load_texts(str(tmp_path / "pub"), max_words=2)["text"] == ["one two", "five six"]
     with pytest.raises(PeftTransferError, match="max_words"):
         load_texts(str(tmp_path / "pub"), max_words=0)
+
+
+def test_one_entry_scores_any_task_as_its_own_evaluation_does(tmp_path):
+    """`evaluate` picks the task's scoring: the same numbers as evaluate_classification / evaluate_generation,
+    with the headline (accuracy, ROUGE-L) and the other metrics named; an unknown task type is refused."""
+    from peft_transfer import GenerationTask, evaluate, evaluate_generation
+    from peft_transfer.evaluation.scoring import scoring
+
+    model, tok, task = make_model("llama"), make_tokenizer(), get_task("rotten_tomatoes")
+    data = Dataset.from_dict({"text": TEXTS, "label": LABELS})
+    result = evaluate(model, tok, task, data)
+    assert result == evaluate_classification(model, tok, task, data) and result.headline == result.accuracy
+    assert result.metrics() == {"accuracy": result.accuracy, "macro_f1": result.macro_f1}
+    assert result.describe() == f"accuracy {result.accuracy:.4f}, macro-F1 {result.macro_f1:.4f}"
+    assert scoring(task).chance(task) == 0.5 and scoring(task).batch_size == 32
+
+    titles = GenerationTask(name="topics", template="Article: {text}\nTopic:", max_new_tokens=4, max_length=32)
+    pairs = Dataset.from_dict({"text": TEXTS[:3], "target": ["film", "film", "film"]})
+    scores = evaluate(model, tok, titles, pairs, use_prompt=False)
+    assert scores == evaluate_generation(model, tok, titles, pairs) and scores.headline == scores.rouge_l
+    assert list(scores.metrics()) == ["rouge_l", "rouge_1", "rouge_2"] and scores.describe().startswith("ROUGE-L ")
+    assert scoring(titles).chance is None  # no chance level: no Eq. 6 oracle for generation
+    with pytest.raises(PeftTransferError, match="No evaluation for a task of type str"):
+        evaluate(model, tok, "rotten_tomatoes", data)
+
+
+def test_one_comparison_builder_writes_each_kind_in_its_own_layout(tmp_path):
+    """Classification rows: accuracy / macro-F1 in %, no `metric` key; generation rows: ROUGE-L / -1 / -2 and
+    `metric: ROUGE-L`, G on ROUGE-L; the pipeline's result records keep each kind's keys."""
+    from peft_transfer.evaluation.classification import ClassificationResult
+    from peft_transfer.evaluation.comparison import ComparisonRow, GenerationRow, gap_closure, write_comparison
+    from peft_transfer.evaluation.generation import GenerationResult
+    from peft_transfer.pipeline.report import result_record
+
+    rows = [ComparisonRow("ZS", "t", None, 0.5, 0.4, 10), ComparisonRow("FullPT", "t", "f", 0.9, 0.8, 10),
+            ComparisonRow.scored("POST", "t", "p", ClassificationResult(0.7, 0.6, 10))]
+    md, js = write_comparison(rows, str(tmp_path / "c"), {"task": "rt"})
+    data = json.loads(js.read_text())
+    assert list(data) == ["task", "rows", "gap_closure"] and data["gap_closure"] == {"POST": pytest.approx(0.5)}
+    assert data["rows"][2] == {"method": "POST", "model": "t", "prompt": "p", "accuracy": 0.7, "macro_f1": 0.6,
+                               "n": 10, "epsilon": None, "note": ""}
+    table = md.read_text()
+    assert "| method | model | n | accuracy | macro-F1 | note |" in table and "| POST | t | 10 | 70.00 % | 60.00 % |" \
+        in table and "(FullPT − ZS) = 0.50" in table
+
+    generated = [GenerationRow("ZS", "t", None, 0.2, 0.3, 0.1, 4), GenerationRow("FullPT", "t", "f", 0.6, 0.7, 0.5, 4),
+                 GenerationRow.scored("POST", "t", "p", GenerationResult(0.4, 0.5, 0.3, 4)),
+                 GenerationRow.empty("Direct", "t", "s", 4, note="not applicable")]
+    assert gap_closure(generated) == {"POST": pytest.approx(0.5)} and gap_closure(generated[1:], zs=0.2) == \
+        {"POST": pytest.approx(0.5)}
+    md, js = write_comparison(generated, str(tmp_path / "g"), {"task": "titles"})
+    data = json.loads(js.read_text())
+    assert list(data) == ["task", "metric", "rows", "gap_closure"] and data["metric"] == "ROUGE-L"
+    assert data["rows"][3] == {"method": "Direct", "model": "t", "prompt": "s", "rouge_l": None, "rouge_1": None,
+                               "rouge_2": None, "n": 4, "epsilon": None, "note": "not applicable"}
+    table = md.read_text()
+    assert "| ROUGE-L | ROUGE-1 | ROUGE-2 |" in table and "| POST | t | 4 | 40.00 | 50.00 | 30.00 |" in table
+    assert "| Direct | t | 4 | – | – | – |" in table and "(FullPT − ZS) on ROUGE-L = 0.50" in table
+
+    assert result_record(ClassificationResult, "rt", 8.0, "POST", asdict(rows[2])) == {
+        "task": "rt", "epsilon": 8.0, "method": "POST", "accuracy": 0.7, "macro_f1": 0.6, "n": 10}
+    assert result_record(GenerationResult, "titles", 8.0, "POST", asdict(generated[2])) == {
+        "task": "titles", "epsilon": 8.0, "method": "POST", "metric": "ROUGE-L", "score": 0.4, "rouge_1": 0.5,
+        "rouge_2": 0.3, "n": 4}

@@ -29,7 +29,7 @@ _LAZY = {
     # sequence targets: label words that split, generation tasks
     "class_scores": "tasks.label_scoring", "GenerationTask": "tasks.generation",
     "evaluate_generation": "evaluation.generation", "generate_texts": "tasks.decoding",
-    "compare_generation_prompts": "evaluation.generation_comparison",
+    "compare_generation_prompts": "evaluation.comparison", "evaluate": "evaluation.scoring",
     # provider stage 1: students and distillation
     "make_student": "student.layers", "student_lineage": "student.layers", "DistillationConfig": "distill.config",
     "DistillationTrainer": "distill.trainer", "build_teacher_cache": "distill.teacher_cache",

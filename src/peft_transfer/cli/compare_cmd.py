@@ -6,6 +6,7 @@ import argparse
 
 from .arg_types import positive_int
 from .common import add_task_arguments, check_out_folder, task_from_args
+from .references import check_model_ref, check_prompt_ref
 
 _PROMPTS = (("source_prompt", "--source-prompt"), ("transferred_prompt", "--transferred-prompt"))
 
@@ -32,8 +33,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out:
         check_out_folder(args.out)
-    from .references import check_model_ref, check_prompt_ref
-
     check_model_ref(args.target, "--target")
     if args.student:
         check_model_ref(args.student, "--student")
@@ -41,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     for path, flag in prompts:
         if path:
             check_prompt_ref(path, flag)
+    # heavy (torch, transformers, datasets): imported when the command runs
     from ..assets import load_model
     from ..assets.data_files import describe_split, load_labelled
     from ..evaluation.comparison import compare_prompts, comparison_markdown, write_comparison
@@ -50,20 +50,9 @@ def run(args: argparse.Namespace) -> int:
     data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task)
     target, tokenizer = load_model(args.target)
     student = load_model(args.student)[0] if args.student else None
-    if task.kind == "generation":  # the same rows, scored by ROUGE
-        from ..evaluation.generation_comparison import (
-            compare_generation_prompts,
-            generation_markdown,
-            write_generation_comparison,
-        )
-
-        compare, comparison_markdown, write_comparison = (compare_generation_prompts, generation_markdown,
-                                                          write_generation_comparison)
-    else:
-        compare = compare_prompts
-    rows = compare(target, tokenizer, task, data, student=student, source_prompt=args.source_prompt,
-                   transferred_prompt=args.transferred_prompt, full_prompts=args.full_prompt,
-                   batch_size=args.batch_size, progress=True)
+    rows = compare_prompts(target, tokenizer, task, data, student=student, source_prompt=args.source_prompt,
+                           transferred_prompt=args.transferred_prompt, full_prompts=args.full_prompt,
+                           batch_size=args.batch_size, progress=True)  # scored as the task says (accuracy, ROUGE)
     print(comparison_markdown(rows))
     if args.out:
         md, js = write_comparison(rows, args.out, {"task": task.name, "data": source,

@@ -7,6 +7,7 @@ import json
 
 from .arg_types import positive_int
 from .common import add_task_arguments, task_from_args
+from .references import check_model_ref, check_prompt_ref
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -26,36 +27,25 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .references import check_model_ref, check_prompt_ref
-
     check_model_ref(args.model, "--model")
     if args.prompt:
         check_prompt_ref(args.prompt, "--prompt")
+    # heavy (torch, transformers, datasets): imported when the command runs
     from ..assets import load_model
     from ..assets.data_files import describe_split, load_labelled
-    from ..evaluation.classification import evaluate_classification
+    from ..evaluation.scoring import evaluate
 
     task = task_from_args(args, prompts=[args.prompt], default=args.data)
     source = args.data or task.name
     data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task)
     model, tokenizer = load_model(args.model)
-    if args.prompt:  # peft is imported only when a prompt is used (seconds of start-up)
-        from ..prompts.model import load_prompt
+    if args.prompt:
+        from ..prompts.model import load_prompt  # peft: only when a prompt is used (seconds of start-up)
 
         model = load_prompt(model, args.prompt)
-    if task.kind == "generation":
-        from ..evaluation.generation import evaluate_generation
-
-        scores = evaluate_generation(model, tokenizer, task, data, batch_size=args.batch_size,
-                                     progress=f"generating {task.name}")
-        print(json.dumps(scores.to_dict()) if args.json else f"{task.name} ({args.split}, n={scores.n}): ROUGE-L "
-              f"{scores.rouge_l:.4f}, ROUGE-1 {scores.rouge_1:.4f}, ROUGE-2 {scores.rouge_2:.4f}")
-        return 0
-    result = evaluate_classification(model, tokenizer, task, data, batch_size=args.batch_size,
-                                     progress=f"evaluating {task.name}")
+    result = evaluate(model, tokenizer, task, data, batch_size=args.batch_size, progress=f"evaluating {task.name}")
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
-        print(f"{task.name} ({describe_split(source, args.split, 'test')}, n={result.n}): accuracy "
-              f"{result.accuracy:.4f}, macro-F1 {result.macro_f1:.4f}")
+        print(f"{task.name} ({describe_split(source, args.split, 'test')}, n={result.n}): {result.describe()}")
     return 0

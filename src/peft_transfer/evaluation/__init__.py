@@ -1,6 +1,7 @@
 """Scoring on a labelled test set: classification accuracy / macro-F1, generation ROUGE, the comparison table.
 
-`classification` and `generation` score one model (+ prompt) on a task, `metrics` holds the formulas
-(accuracy, macro-F1, Wilson intervals), `comparison` builds the paper's rows (ZS, FullPT, CompPT, Direct,
-POST, gap closure) for any task.
+`scoring.evaluate` is the one entry for any task (the task's type picks how it is scored); `classification`
+and `generation` score one model (+ prompt) on their kind of task and `result` is what both return (a
+headline number plus the other metrics). `metrics` holds the formulas (accuracy, macro-F1, Wilson intervals),
+`comparison` builds the paper's rows (ZS, FullPT, CompPT, Direct, POST, gap closure) for any task.
 """

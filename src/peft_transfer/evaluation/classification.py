@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -17,19 +17,22 @@ from ..tasks.classification import ClassificationTask
 from ..tasks.label_scoring import class_scores
 from ..tasks.labels import encode_labels
 from .metrics import accuracy, macro_f1
+from .result import TaskResult
 
 if TYPE_CHECKING:
     from peft import PeftModel
 
 
 @dataclass
-class ClassificationResult:
+class ClassificationResult(TaskResult):
+    """Accuracy (the headline) and macro-F1 on `n` examples."""
+
     accuracy: float
     macro_f1: float
     n: int
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    LABELS: ClassVar[dict[str, str]] = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+    UNIT: ClassVar[str] = " %"
 
 
 @torch.no_grad()

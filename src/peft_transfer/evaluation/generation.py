@@ -8,7 +8,8 @@ headline number of the comparison tables.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 from datasets import Dataset
 from peft import PeftModel
@@ -17,19 +18,22 @@ from transformers import PreTrainedModel
 from ..errors import PeftTransferError
 from ..tasks.decoding import generate_texts
 from ..tasks.generation import GenerationTask
+from .result import TaskResult
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 
 @dataclass
-class GenerationResult:
+class GenerationResult(TaskResult):
+    """Mean ROUGE-L (the headline), ROUGE-1 and ROUGE-2 F-measures on `n` examples."""
+
     rouge_l: float
     rouge_1: float
     rouge_2: float
     n: int
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    LABELS: ClassVar[dict[str, str]] = {"rouge_l": "ROUGE-L", "rouge_1": "ROUGE-1", "rouge_2": "ROUGE-2"}
+    METRIC: ClassVar[str | None] = "ROUGE-L"
 
 
 def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
