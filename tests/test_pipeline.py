@@ -196,18 +196,18 @@ def test_student_choice_shipped_first_then_distilled_and_said(monkeypatch, tmp_p
     assert shipped_students.shipped_student_for("smollm2-135m") is None or \
         shipped_students.shipped_student_for("smollm2-135m").available()
     shipped = shipped_students.ShippedStudent("smollm2-135m-student", teacher="smollm2-135m")
-    monkeypatch.setattr(shipped_students, "shipped_student_for", lambda target: shipped)
+    monkeypatch.setattr(runner, "shipped_student_for", lambda target: shipped)
     assert runner.build_student(PipelineConfig()) == "smollm2-135m-student"
     assert "shipped with peft-transfer" in capsys.readouterr().out
     # `source: distill` (or no shipped student) distils on this machine and says so
     jobs = []
     monkeypatch.setenv("PEFT_TRANSFER_CACHE", str(tmp_path))
-    monkeypatch.setattr("peft_transfer.distill.run.run_distillation", lambda job: jobs.append(job))
+    monkeypatch.setattr(runner, "run_distillation", lambda job: jobs.append(job))
     config = PipelineConfig(student=StudentSettings(source="distill", max_steps=3))
     assert runner.build_student(config) == str(runner.student_folder(config))
     assert jobs[0].max_steps == 3 and jobs[0].recipe == config.student.recipe
     assert "no shipped student" in capsys.readouterr().out
-    monkeypatch.setattr(shipped_students, "shipped_student_for", lambda target: None)
+    monkeypatch.setattr(runner, "shipped_student_for", lambda target: None)
     with pytest.raises(PeftTransferError, match="no shipped student"):
         runner.build_student(PipelineConfig(student=StudentSettings(source="shipped")))
     with pytest.raises(PeftTransferError, match="student.source"):

@@ -9,6 +9,11 @@ import json
 import math
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
+from ..evaluation.metrics import wilson_interval
+from ..evaluation.result import TaskResult
+
 METHODS = ("ZS", "FullPT", "CompPT", "Direct", "POST")
 ORACLE = "POST-oracle-α"  # evaluation-side baseline (Eq. 6's α from test labels), shown only when run
 
@@ -23,6 +28,15 @@ def _eps_label(epsilon: float) -> str:
 
 def _value(record: dict) -> float:
     return record["score"] if "score" in record else record["accuracy"]
+
+
+def result_record(result: type[TaskResult], task: str, epsilon: float, method: str, values: dict) -> dict:
+    """One record of results.json from a result's numbers (`values`: its `to_dict()` or a comparison row): the
+    headline as its field (`accuracy`), or as `score` with its `metric` name (ROUGE-L), then the rest and n."""
+    head = result.headline_field()
+    headline = {"metric": result.METRIC, "score": values[head]} if result.METRIC else {head: values[head]}
+    rest = {name: values[name] for name in result.LABELS if name != head}
+    return {"task": task, "epsilon": epsilon, "method": method, **headline, **rest, "n": values["n"]}
 
 
 def table_rows(results: list[dict]) -> list[dict]:
@@ -62,8 +76,6 @@ def markdown_table(rows: list[dict]) -> str:
 
 def interval_table(rows: list[dict]) -> str:
     """Each accuracy with its 95 % Wilson interval (test-set sampling only: one seed, one training run)."""
-    from ..evaluation.metrics import wilson_interval
-
     methods = _methods(rows)
     lines = ["| task | ε | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 2)]
     for row in rows:
@@ -79,13 +91,9 @@ def interval_table(rows: list[dict]) -> str:
 
 
 def bar_chart(rows: list[dict], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     methods = _methods(rows)
-    fig, ax = plt.subplots(figsize=(1.8 + 2.2 * len(rows), 3.6))
+    fig = Figure(figsize=(1.8 + 2.2 * len(rows), 3.6))  # no pyplot: no backend or global figure state
+    ax = fig.subplots()
     width = 0.8 / len(methods)
     for i, method in enumerate(methods):
         xs = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(rows))]
@@ -99,7 +107,6 @@ def bar_chart(rows: list[dict], path: Path) -> Path:
     ax.legend(ncol=len(methods), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.15), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 

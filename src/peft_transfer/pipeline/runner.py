@@ -4,6 +4,7 @@ Layout of the output folder (every stage is skipped when its artifact is already
 stage resumes from its Trainer checkpoints):
 
     run_config.json                      the settings; another run's folder is refused
+    <task>/zero_shot.json                the target without a prompt on the test set
     <task>/eps-<ε>/student_prompt/       export of p_s, tuned on the student with the private data (the data
                                          owner); the only thing the provider's stage reads
     <task>/eps-<ε>/post_prompt/          export of p_t, transferred to the target with public text only
@@ -11,9 +12,11 @@ stage resumes from its Trainer checkpoints):
     <task>/eps-<ε>/<stage>-work/         each stage's checkpoints and logs (never handed over)
     <task>/eps-<ε>/post_oracle_alpha/    with eq6_alpha_oracle: p_t with Eq. 6's α from test labels (a baseline)
     <task>/eps-<ε>/comparison.{md,json}  ZS / FullPT / CompPT / Direct / POST on the test set
-                                         (generation tasks: the same, by ROUGE-L; pipeline/generation_run.py)
     results.{md,json,png}                the table over all tasks and ε, and its bar chart
     timings.json                         wall seconds of each stage, as run (a resumed stage: its last part)
+
+Every task runs through the same stages; its scoring (`evaluation.scoring`: accuracy, or ROUGE-L for a
+generation task) decides the numbers, and the Eq. 6 oracle runs only where the task has a chance level.
 
 The student is built once per machine (under the peft-transfer cache) and shared by every run. Public sets
 (transfer and distillation corpus) that overlap a private task by source or content are refused first.
@@ -31,9 +34,27 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import torch
+
+from ..assets import load_model
+from ..assets.data_files import load_texts
+from ..assets.models import cache_root
+from ..assets.overlap import check_content_overlap, check_source_overlap
+from ..assets.shipped_students import REBUILD_HINT, shipped_student_for
+from ..distill.recipes import recipe_settings
+from ..distill.run import DistillJob, run_distillation
 from ..errors import PeftTransferError
+from ..evaluation.comparison import compare_prompts, eq6_alpha_oracle, row_type, write_comparison
+from ..evaluation.scoring import evaluate, scoring
+from ..prompted_forward import is_masked_lm
+from ..prompts.model import load_prompt, model_id
+from ..student.layers import check_keep_layers, default_keep_layers, num_layers
+from ..transfer.config import TransferConfig
+from ..transfer.run import transfer_prompt
 from .config import PipelineConfig
-from .report import write_report
+from .report import result_record, write_report
+from .tasks import PreparedTask, prepare_tasks
+from .validation import validate_config
 
 _METHODS = ("ZS", "FullPT", "CompPT", "Direct", "POST", "POST-oracle-α")
 
@@ -95,8 +116,6 @@ def check_run_folder(out: Path, config: PipelineConfig, data: dict[str, str] | N
 def resolve_keep_layers(config: PipelineConfig, target) -> PipelineConfig:
     """`config` with `student.keep_layers` spelled out for `target` (null: the paper's first 2 + last 2) and
     checked against its depth; unchanged when the student is given as a folder."""
-    from ..student.layers import check_keep_layers, default_keep_layers, num_layers
-
     if config.student.path is not None:
         return config
     depth = num_layers(target.config)
@@ -110,8 +129,6 @@ def resolve_keep_layers(config: PipelineConfig, target) -> PipelineConfig:
 
 def student_folder(config: PipelineConfig) -> Path:
     """The per-machine cache folder of the student these settings describe."""
-    from ..assets.models import cache_root
-
     name = config.target.replace("/", "--")
     settings = {"target": config.target, "seed": config.seed, "student": dataclasses.asdict(config.student)}
     del settings["student"]["source"]  # where a student comes from does not change what is distilled
@@ -125,10 +142,6 @@ def build_student(config: PipelineConfig) -> str:
     if config.student.path:
         _say(f"student: {config.student.path} (student.path)")
         return config.student.path
-    from ..assets.shipped_students import REBUILD_HINT, shipped_student_for
-    from ..distill.recipes import recipe_settings
-    from ..distill.run import DistillJob, run_distillation
-
     shipped = shipped_student_for(config.target) if config.student.source != "distill" else None
     if shipped is not None:
         _say(f"student: {shipped.name}, shipped with peft-transfer (distilled once on a GPU; its card and "
@@ -203,9 +216,6 @@ def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float,
 def _transfer(source: str, student, target, tokenizer, public, config: PipelineConfig, folder: Path, alpha: float,
               public_name: str, alpha_source: str | None = None) -> str:
     """The provider's stage: reads only the export of p_s (`transfer_prompt` refuses anything else)."""
-    from ..transfer.config import TransferConfig
-    from ..transfer.run import transfer_prompt
-
     if _done(folder):
         return str(folder)
     t = config.transfer
@@ -223,10 +233,6 @@ def _transfer(source: str, student, target, tokenizer, public, config: PipelineC
 def check_distillation_corpus(config: PipelineConfig, tasks) -> None:
     """Refuse a distillation corpus that overlaps a private task, by source and, when the student is distilled
     in this run, by content (the transfer sets are checked as each task is prepared: `pipeline.tasks`)."""
-    from ..assets.data_files import load_texts
-    from ..assets.overlap import check_content_overlap, check_source_overlap
-    from ..assets.shipped_students import shipped_student_for
-
     shipped = config.student.source != "distill" and shipped_student_for(config.target) is not None
     if config.student.path or shipped:  # a student distilled elsewhere
         return
@@ -242,39 +248,76 @@ def check_distillation_corpus(config: PipelineConfig, tasks) -> None:
 def _oracle_row(zs: dict, rows, source: str, student, target, tokenizer, task, test, public, config, stage: Path,
                 public_name: str):
     """The Eq. 6 α oracle (evaluation side, uses test labels): transfer p_s again with it and score it."""
-    from ..evaluation.classification import evaluate_classification
-    from ..evaluation.comparison import ComparisonRow, eq6_alpha_oracle
-    from ..prompts.model import model_id
-
+    row = row_type(task)
     compt = next(r for r in rows if r.method.startswith("CompPT"))
     try:
-        alpha = eq6_alpha_oracle(zs["accuracy"], compt.accuracy, 1.0 / task.num_classes)
+        alpha = eq6_alpha_oracle(zs[row.RESULT.headline_field()], compt.headline, scoring(task).chance(task))
     except PeftTransferError as exc:
-        return ComparisonRow("POST-oracle-α", model_id(target), None, None, None, len(test), compt.epsilon,
-                             f"not applicable: {exc}")
+        return row.empty("POST-oracle-α", model_id(target), None, len(test), compt.epsilon, f"not applicable: {exc}")
     _say(f"{task.name}: evaluation-side baseline, transfer with Eq. 6's α = {alpha:.3g} from test labels")
     folder = _transfer(source, student, target, tokenizer, public, config, stage / "post_oracle_alpha", alpha,
                        public_name, alpha_source="Eq. 6 oracle from labelled test accuracies, not POST")
-    result = evaluate_classification(_load(target, folder), tokenizer, task, test)
-    return ComparisonRow("POST-oracle-α", model_id(target), folder, result.accuracy, result.macro_f1, result.n,
-                         compt.epsilon, f"α = {alpha:.3g} from ZS and CompPT on the test labels (Eq. 6)")
+    result = evaluate(load_prompt(target, folder), tokenizer, task, test)
+    return row.scored("POST-oracle-α", model_id(target), folder, result, compt.epsilon,
+                      f"α = {alpha:.3g} from ZS and CompPT on the test labels (Eq. 6)")
 
 
 def _cuda() -> bool:
-    import torch
-
     return torch.cuda.is_available()
+
+
+def _run_task(prepared: PreparedTask, out: Path, config: PipelineConfig, target, student, tokenizer) -> list[dict]:
+    """Run (or resume) every stage of one task, any kind; returns its result records (`report.result_record`)."""
+    name, task, train, test = prepared.name, prepared.task, prepared.train, prepared.test
+    public_name, public = prepared.public_name, prepared.public
+    spec = scoring(task)
+    headline = spec.result.headline_field()
+    zs_file = out / name / "zero_shot.json"
+    if zs_file.is_file():
+        zs = json.loads(zs_file.read_text())
+    else:
+        _say(f"{name}: zero-shot {spec.result.LABELS[headline]} of the target on {len(test)} test examples")
+        with _timed(out, f"{name}/zero_shot"):
+            zs = evaluate(target, tokenizer, task, test, use_prompt=False, progress="ZS").to_dict()
+        zs_file.parent.mkdir(parents=True, exist_ok=True)
+        zs_file.write_text(json.dumps(zs))
+    results = [result_record(spec.result, name, math.inf, "ZS", zs)]
+    for epsilon in config.epsilons:
+        stage = out / name / _eps_tag(epsilon)
+        comparison = stage / "comparison.json"
+        key, say = f"{name}/{_eps_tag(epsilon)}", f"{name}, ε={epsilon:g}:"
+        if not comparison.is_file():
+            _say(f"{say} data owner tunes p_s on the student (private data)")
+            with _timed(out, f"{key}/student_prompt", stage / "student_prompt"):
+                source = _tune(student, tokenizer, task, train, config, epsilon, stage / "student_prompt")
+            alpha = config.transfer.alpha
+            _say(f"{say} provider transfers p_s to the target (public {public_name}, α={alpha:g})")
+            with _timed(out, f"{key}/post_prompt", stage / "post_prompt"):
+                post = _transfer(source, student, target, tokenizer, public, config, stage / "post_prompt", alpha,
+                                 public_name)
+            full = []
+            if config.full_pt:
+                _say(f"{say} FullPT upper bound, a prompt tuned on the target")
+                with _timed(out, f"{key}/fullpt_prompt", stage / "fullpt_prompt"):
+                    full = [_tune(target, tokenizer, task, train, config, epsilon, stage / "fullpt_prompt")]
+            _say(f"{say} evaluating FullPT / CompPT / Direct / POST ({spec.result.LABELS[headline]})")
+            with _timed(out, f"{key}/evaluation"):
+                rows = compare_prompts(target, tokenizer, task, test, student=student, source_prompt=source,
+                                       transferred_prompt=post, full_prompts=full, progress=True,
+                                       include_zero_shot=False)
+                if config.eq6_alpha_oracle and spec.chance is not None:  # Eq. 6 needs a chance level
+                    rows.append(_oracle_row(zs, rows, source, student, target, tokenizer, task, test, public,
+                                            config, stage, public_name))
+            write_comparison(rows, str(stage), meta={"task": name, "epsilon": str(epsilon)})
+        for row in json.loads(comparison.read_text())["rows"]:
+            method = row["method"].split(" ")[0]
+            if method in _METHODS and method != "ZS" and row[headline] is not None:
+                results.append(result_record(spec.result, name, epsilon, method, row))
+    return results
 
 
 def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     """Run (or resume) the whole pipeline into `out`; returns the paths of results.md/json/png."""
-    from ..assets import load_model
-    from ..evaluation.classification import evaluate_classification
-    from ..evaluation.comparison import compare_prompts, write_comparison
-    from ..prompted_forward import is_masked_lm
-    from .tasks import prepare_tasks
-    from .validation import validate_config
-
     out = Path(out)
     validate_config(config)  # every setting checked before anything loads
     target, tokenizer = load_model(config.target)
@@ -288,56 +331,7 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     student, _ = load_model(build_student(config))
     results: list[dict] = []
     for prepared in tasks:
-        task_name, task, train, test = prepared.name, prepared.task, prepared.train, prepared.test
-        public_name, public = prepared.public_name, prepared.public
-        if task.kind == "generation":  # same stages and rows, scored by ROUGE-L
-            from .generation_run import run_generation_task
-
-            results += run_generation_task(task, out, config, target, student, tokenizer, prepared=prepared)
-            continue
-        zs_file = out / task_name / "zero_shot.json"
-        if zs_file.is_file():
-            zs = json.loads(zs_file.read_text())
-        else:
-            _say(f"{task_name}: zero-shot accuracy of the target on {len(test)} test examples")
-            with _timed(out, f"{task_name}/zero_shot"):
-                zs = evaluate_classification(target, tokenizer, task, test, progress="ZS").to_dict()
-            zs_file.parent.mkdir(parents=True, exist_ok=True)
-            zs_file.write_text(json.dumps(zs))
-        results.append({"task": task_name, "epsilon": math.inf, "method": "ZS", **zs})
-        for epsilon in config.epsilons:
-            stage = out / task_name / _eps_tag(epsilon)
-            comparison = stage / "comparison.json"
-            key = f"{task_name}/{_eps_tag(epsilon)}"
-            if not comparison.is_file():
-                _say(f"{task_name}, ε={epsilon:g}: data owner tunes p_s on the student (private data)")
-                with _timed(out, f"{key}/student_prompt", stage / "student_prompt"):
-                    source = _tune(student, tokenizer, task, train, config, epsilon, stage / "student_prompt")
-                alpha = config.transfer.alpha
-                _say(f"{task_name}, ε={epsilon:g}: provider transfers p_s to the target (public {public_name}, "
-                     f"α={alpha:g})")
-                with _timed(out, f"{key}/post_prompt", stage / "post_prompt"):
-                    post = _transfer(source, student, target, tokenizer, public, config, stage / "post_prompt",
-                                     alpha, public_name)
-                full = []
-                if config.full_pt:
-                    _say(f"{task_name}, ε={epsilon:g}: FullPT upper bound, a prompt tuned on the target")
-                    with _timed(out, f"{key}/fullpt_prompt", stage / "fullpt_prompt"):
-                        full = [_tune(target, tokenizer, task, train, config, epsilon, stage / "fullpt_prompt")]
-                _say(f"{task_name}, ε={epsilon:g}: evaluating FullPT / CompPT / Direct / POST")
-                with _timed(out, f"{key}/evaluation"):
-                    rows = compare_prompts(target, tokenizer, task, test, student=student, source_prompt=source,
-                                           transferred_prompt=post, full_prompts=full, progress=True,
-                                           include_zero_shot=False)
-                    if config.eq6_alpha_oracle:
-                        rows.append(_oracle_row(zs, rows, source, student, target, tokenizer, task, test, public,
-                                                config, stage, public_name))
-                write_comparison(rows, str(stage), meta={"task": task_name, "epsilon": str(epsilon)})
-            for row in json.loads(comparison.read_text())["rows"]:
-                method = row["method"].split(" ")[0]
-                if method in _METHODS and method != "ZS" and row["accuracy"] is not None:
-                    results.append({"task": task_name, "epsilon": epsilon, "method": method,
-                                    "accuracy": row["accuracy"], "macro_f1": row["macro_f1"], "n": row["n"]})
+        results += _run_task(prepared, out, config, target, student, tokenizer)
     minutes = (time.perf_counter() - started) / 60
     words = config.transfer.max_public_words
     cut = f" (first {words} words)" if words else ""
@@ -354,9 +348,3 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
         task_name, tag = plot.parts[-4], plot.parts[-3]
         paths[f"transfer_{task_name}_{tag}"] = Path(shutil.copy(plot, out / f"transfer_curve_{task_name}_{tag}.png"))
     return paths
-
-
-def _load(model, path):
-    from ..prompts.model import load_prompt
-
-    return load_prompt(model, path)

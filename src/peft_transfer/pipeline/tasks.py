@@ -9,17 +9,24 @@ from dataclasses import dataclass
 
 from datasets import ClassLabel, Dataset, DatasetDict
 
+from ..assets import load_labelled_dataset
+from ..assets.data_files import load_texts, read_data
+from ..assets.overlap import check_content_overlap, check_source_overlap
 from ..errors import PeftTransferError
+from ..provenance import text_fingerprint
 from ..tasks.classification import ClassificationTask
+from ..tasks.defaults import Task, get_task
+from ..tasks.labels import encode_labels
 from .config import PipelineConfig, TaskSettings
 
 
 @dataclass
 class PreparedTask:
-    """One task of a run, ready to use: its cloze, train and test sets, and public texts."""
+    """One task of a run, ready to use: its task (classification or generation), train and test sets, and
+    public texts."""
 
     name: str
-    task: ClassificationTask
+    task: Task
     train: Dataset
     test: Dataset
     public_name: str
@@ -40,10 +47,6 @@ def prepare_tasks(config: PipelineConfig, tokenizer, masked_lm: bool) -> list[Pr
 
 
 def prepare_task(entry: str | TaskSettings, config: PipelineConfig, key: str) -> PreparedTask:
-    from ..assets import load_labelled_dataset
-    from ..assets.data_files import load_texts
-    from ..tasks.defaults import get_task
-
     fingerprint = None
     if isinstance(entry, str):
         task, data = get_task(entry), load_labelled_dataset(entry)
@@ -59,8 +62,6 @@ def prepare_task(entry: str | TaskSettings, config: PipelineConfig, key: str) ->
     if config.tune.train_examples:
         train = train.select(range(min(config.tune.train_examples, len(train))))
     test = test.select(range(min(config.test_examples or len(test), len(test))))
-    from ..assets.overlap import check_content_overlap, check_source_overlap
-
     check_source_overlap(public_name, task.name)
     try:
         public = load_texts(public_name, limit=config.transfer.num_public, seed=config.seed,
@@ -72,8 +73,6 @@ def prepare_task(entry: str | TaskSettings, config: PipelineConfig, key: str) ->
 
 
 def _custom_splits(entry: TaskSettings, task: ClassificationTask, seed: int, key: str) -> tuple[Dataset, Dataset]:
-    from ..assets.data_files import read_data
-
     data = _columns(read_data(entry.data), entry, task, f"{key}.data")
     if entry.test_data is not None:
         test = _columns(read_data(entry.test_data), entry, task, f"{key}.test_data")
@@ -103,8 +102,6 @@ def _split(data: Dataset | DatasetDict, split: str, key: str) -> Dataset:
 
 def _columns(data: Dataset | DatasetDict, entry: TaskSettings, task: ClassificationTask, key: str):
     """`text` and `label` columns (renamed from the configured ones), labels as the task's class indices."""
-    from ..tasks.labels import encode_labels
-
     parts = data if isinstance(data, DatasetDict) else {"": data}
     out = {}
     for name, part in parts.items():
@@ -133,7 +130,5 @@ def _columns(data: Dataset | DatasetDict, entry: TaskSettings, task: Classificat
 
 
 def _fingerprint(train: Dataset, test: Dataset) -> str:
-    from ..provenance import text_fingerprint
-
     rows = [f"{t}\t{y}" for part in (train, test) for t, y in zip(part["text"], part["label"])]
     return text_fingerprint(rows)

@@ -6,6 +6,7 @@ import math
 
 from ..distill.recipes import RECIPES
 from ..errors import PeftTransferError
+from ..tasks.classification import ClassificationTask
 from .config import EMBEDDED_TASK_NAMES, PipelineConfig, TaskSettings
 
 
@@ -68,8 +69,6 @@ def validate_config(config: PipelineConfig) -> None:
 
 
 def _validate_task(task: TaskSettings, key: str) -> None:
-    from ..tasks.classification import ClassificationTask
-
     _require(task.name not in EMBEDDED_TASK_NAMES, f"{key}.name", "must not be an embedded task's name", task.name)
     _require(task.test_size > 0, f"{key}.test_size", "must be positive (a fraction < 1 or a count)", task.test_size)
     _require(task.max_length >= 8, f"{key}.max_length", "must be at least 8 tokens", task.max_length)
