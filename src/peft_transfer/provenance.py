@@ -62,9 +62,11 @@ class _Record:
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown provenance keys {sorted(unknown)}")
         values = {k: (math.inf if v == "inf" else v) for k, v in data.items()}
-        for key in ("kept_layers",):
+        for key in ("kept_layers", "replacement_layers"):
             if key in values and values[key] is not None:
                 values[key] = list(values[key])
+        if values.get("removed_blocks") is not None:
+            values["removed_blocks"] = [list(block) for block in values["removed_blocks"]]
         return cls(**values)
 
 
@@ -80,6 +82,14 @@ class StudentLineage(_Record):
     corpus: str | None = None  # the public distillation corpus and its content fingerprint
     tokens_seen: int | None = None
     recipe: str | None = None  # distillation_recipes name, when one was used unchanged
+    # compression without long training (distill/compress.py); None for students made by make_student alone
+    method: str | None = None  # "drop", "linear-ls", "linear-cos" or "trained"
+    removed_blocks: list[list[int]] | None = None  # [start, end) teacher layer ranges taken out
+    calibration: str | None = None  # the public calibration text, its fingerprint and token count
+    replacement_layers: list[int] | None = None  # student positions holding a trained replacement layer
+    init_student: str | None = None  # the student folder a distillation (healing) started from
+
+    _omit_default = ("method", "removed_blocks", "calibration", "replacement_layers", "init_student")
 
 
 @dataclass

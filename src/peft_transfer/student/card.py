@@ -100,3 +100,45 @@ def save_student_card(student: PreTrainedModel, out_dir: str | Path, summary: Di
     path = Path(out_dir) / "README.md"
     render_student_card(student, summary, teacher_num_params, build=build).save(str(path))
     return path
+
+
+COMPRESSED_TEMPLATE = "compressed_student.md"
+METHOD_DESCRIPTIONS = {
+    "drop": "the blocks are simply dropped",
+    "linear-ls": "each block is replaced by a least-squares linear map folded into the layer before it (ReplaceMe)",
+    "linear-cos": "each block is replaced by a linear map fitted to ReplaceMe's cosine objective, folded into the "
+                  "layer before it",
+    "trained": "each block is replaced by one layer of the teacher's class, its attention output zeroed and its "
+               "MLP trained on cached activations (LLM-Streamline)",
+}
+
+
+def render_compressed_card(student: PreTrainedModel, details: dict[str, str],
+                           perplexity: dict[str, float] | None = None, perplexity_note: str = "",
+                           teacher_num_params: int | None = None, build: dict[str, str] | None = None,
+                           datasets: list[str] | None = None, license: str | None = None) -> ModelCard:
+    """The card of a student made by removing layer blocks (`distill.compress`): lineage, `details` (a table of how
+    it was built), held-out perplexity and the build table."""
+    lineage = student_lineage(student)
+    if lineage is None or lineage.method is None:
+        raise ValueError("render_compressed_card needs a student whose lineage records its compression method.")
+    teacher = lineage.teacher
+    teacher_is_hub_id = teacher.count("/") == 1 and not Path(teacher).exists()
+    data = ModelCardData(
+        base_model=teacher if teacher_is_hub_id else None, library_name="transformers",
+        tags=["peft-transfer", "layer-pruning", "post"], datasets=datasets or None, license=license,
+        pipeline_tag="text-generation")
+    blocks = ", ".join(f"{s}–{e - 1}" for s, e in lineage.removed_blocks or [])
+    return ModelCard.from_template(
+        data, template_path=str(template_path().with_name(COMPRESSED_TEMPLATE)),
+        model_name=f"{teacher.split('/')[-1]} student ({student.config.num_hidden_layers} layers, {lineage.method})",
+        teacher=teacher, teacher_link=f"https://huggingface.co/{teacher}" if teacher_is_hub_id else "",
+        method=lineage.method, method_description=METHOD_DESCRIPTIONS.get(lineage.method, lineage.method),
+        removed_blocks=blocks, kept_layers=lineage.kept_layers, teacher_num_layers=lineage.teacher_num_layers,
+        teacher_params=_params(teacher_num_params) if teacher_num_params else "?",
+        student_layers=student.config.num_hidden_layers, student_params=_params(student.num_parameters()),
+        architecture=type(student).__name__, auto_class="AutoModelForCausalLM", teacher_sha256=lineage.teacher_sha256,
+        details=details, perplexity=perplexity or {}, perplexity_note=perplexity_note, build=build or {},
+        license=license or "that of the teacher", peft_transfer_version=__version__,
+        transformers_version=transformers.__version__,
+    )

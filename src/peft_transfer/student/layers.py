@@ -180,3 +180,83 @@ def student_lineage(model_or_config: PreTrainedModel | PretrainedConfig) -> Stud
     if not data:
         return None
     return StudentLineage.from_dict(dict(data))
+
+
+# --- surgery on single decoder layers (distill/compress.py): where each family keeps its MLP and projections ---
+
+# model_type -> (attention output projection, MLP, MLP output projection, norms on the MLP branch in order)
+_DECODER_PARTS = {
+    "llama": ("self_attn.o_proj", "mlp", "mlp.down_proj", ("post_attention_layernorm",)),
+    "mistral": ("self_attn.o_proj", "mlp", "mlp.down_proj", ("post_attention_layernorm",)),
+    "qwen2": ("self_attn.o_proj", "mlp", "mlp.down_proj", ("post_attention_layernorm",)),
+    "gemma3_text": ("self_attn.o_proj", "mlp", "mlp.down_proj",
+                    ("pre_feedforward_layernorm", "post_feedforward_layernorm")),
+    "gpt2": ("attn.c_proj", "mlp", "mlp.c_proj", ("ln_2",)),
+}
+DECODER_MODEL_TYPES = tuple(_DECODER_PARTS)
+# the MLP's output is added to the residual stream as it is (no norm after it), so a linear map folds into it
+FOLDABLE_MODEL_TYPES = ("llama", "mistral", "qwen2", "gpt2")
+
+
+def decoder_model_type(model: PreTrainedModel) -> str:
+    """The model type of a decoder LM whose layers the compression methods can edit (else a clear error)."""
+    model_type = _model_type(model)
+    if model_type not in _DECODER_PARTS:
+        raise PeftTransferError(
+            f"{type(model).__name__} (model_type={model_type!r}) is not a decoder LM: compression by block removal "
+            "supports Llama, Mistral, Qwen2, Gemma 3 (text) and GPT-2.")
+    return model_type
+
+
+def mlp_module(model: PreTrainedModel, index: int) -> torch.nn.Module:
+    """The MLP of layer `index`: its output is what the layer adds to the residual stream (Gemma 3: before the
+    post-feed-forward norm)."""
+    return layer_list(model)[index].get_submodule(_DECODER_PARTS[decoder_model_type(model)][1])
+
+
+def mlp_branch(model: PreTrainedModel, layer: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """What `layer` adds to the residual stream through its MLP when its input is `hidden` (token vectors,
+    any leading shape): norm(s) and MLP exactly as the layer's forward applies them."""
+    _, mlp, _, norms = _DECODER_PARTS[decoder_model_type(model)]
+    if len(norms) == 2:  # Gemma 3: post_norm(mlp(pre_norm(h)))
+        return layer.get_submodule(norms[1])(layer.get_submodule(mlp)(layer.get_submodule(norms[0])(hidden)))
+    return layer.get_submodule(mlp)(layer.get_submodule(norms[0])(hidden))
+
+
+def mlp_branch_parameters(model: PreTrainedModel, layer: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters of `layer`'s MLP branch: the MLP and the norm(s) around it."""
+    _, mlp, _, norms = _DECODER_PARTS[decoder_model_type(model)]
+    return [p for name in (mlp, *norms) for p in layer.get_submodule(name).parameters()]
+
+
+def zero_attention_output(model: PreTrainedModel, layer: torch.nn.Module) -> None:
+    """Set `layer`'s attention output projection (weight and bias) to zero: the layer then computes
+    h + MLP branch(h), position by position, and stays a standard layer of its class."""
+    proj = layer.get_submodule(_DECODER_PARTS[decoder_model_type(model)][0])
+    with torch.no_grad():
+        proj.weight.zero_()
+        if getattr(proj, "bias", None) is not None:
+            proj.bias.zero_()
+
+
+def fold_output_map(model: PreTrainedModel, index: int, transform: torch.Tensor) -> None:
+    """Make layer `index`'s MLP add `m @ transform` instead of `m` to the residual stream (m: its MLP output),
+    by changing the MLP's output projection in place: nn.Linear (y = a Wᵀ + b): W ← Tᵀ W, b ← b T;
+    GPT-2's Conv1D (y = a W + b): W ← W T, b ← b T. Refused where a norm follows the MLP (Gemma 3)."""
+    model_type = decoder_model_type(model)
+    if model_type not in FOLDABLE_MODEL_TYPES:
+        raise PeftTransferError(
+            f"a linear map cannot be folded into a {type(model).__name__} layer: its MLP output passes through "
+            "post_feedforward_layernorm before it is added to the residual stream, so the map would not be exact. "
+            "Use method 'drop' or 'trained' for this model.")
+    proj = layer_list(model)[index].get_submodule(_DECODER_PARTS[model_type][2])
+    d = model.config.hidden_size
+    if tuple(transform.shape) != (d, d):
+        raise PeftTransferError(f"the linear map must be {d} x {d} (the hidden size), got {tuple(transform.shape)}.")
+    t = transform.detach().to(device=proj.weight.device, dtype=torch.float64)
+    with torch.no_grad():
+        weight = proj.weight.double()
+        new = t.T @ weight if isinstance(proj, torch.nn.Linear) else weight @ t
+        proj.weight.copy_(new.to(proj.weight.dtype))
+        if getattr(proj, "bias", None) is not None:
+            proj.bias.copy_((proj.bias.double() @ t).to(proj.bias.dtype))
