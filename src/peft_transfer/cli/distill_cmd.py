@@ -30,6 +30,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "whatever the teacher has)")
     parser.add_argument("--num-keep", type=positive_int, default=2,
                         help="without --keep-layers: keep this many first and last teacher layers (the paper: 2)")
+    parser.add_argument("--init-student",
+                        help="start from this student folder (e.g. made by `peft-transfer compress`) instead of "
+                             "teacher layers: a short run heals it")
     parser.add_argument("--out", required=True, help="output folder (a rerun with the same settings resumes from its "
                                                      "last checkpoint; other settings are refused)")
     parser.add_argument("--max-steps", type=positive_int, default=100, help="optimizer steps (a rerun with more "
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         eval_blocks=args.eval_blocks, temperature=args.temperature, top_k=args.top_k,
         freeze_lm_head=args.freeze_lm_head, save_steps=args.save_steps, seed=args.seed, resume=not args.no_resume,
         recipe=recipe_name, bf16=args.bf16, gradient_accumulation_steps=args.grad_accum, max_minutes=args.max_minutes,
-        progress=not args.no_progress, logging_steps=args.logging_steps, **recipe)
+        progress=not args.no_progress, logging_steps=args.logging_steps, init_student=args.init_student, **recipe)
     summary = run_distillation(job)
     if args.json:
         print(json.dumps(asdict(summary)))

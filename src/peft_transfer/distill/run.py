@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM,
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..errors import PeftTransferError
+from ..prompted_forward import auto_model_class
 from ..provenance import text_fingerprint
 from ..rerun_guard import checkpoint_step, guard_rerun
 from ..student.card import DistillationSummary, save_student_card
@@ -133,20 +134,47 @@ class DistillJob:
     extra_args: dict = field(default_factory=dict)  # more DistillationConfig fields
     callbacks: list = field(default_factory=list)  # extra TrainerCallbacks (e.g. a benchmark's clock)
     resume: bool = True  # False: start over, deleting <out>/checkpoints and <out>/teacher_cache
+    init_student: str | None = None  # start from this student folder (e.g. `peft-transfer compress`), not make_student
 
 # DistillJob fields a rerun may change and still resume (everything else must match: `rerun_guard`)
 RESUMABLE_FIELDS = ("out", "max_steps", "save_steps", "save_total_limit", "progress", "callbacks", "resume",
                     "max_minutes", "logging_steps")  # how long and how loudly, not what is trained
 
 
-def distill_settings(job: DistillJob, kept_layers: list[int], texts: list[str]) -> dict:
+def distill_settings(job: DistillJob, kept_layers: list[int], texts: list[str], init_sha256: str | None = None) -> dict:
     """What determines the student besides the step count: the job's settings with the kept layers
-    resolved (num_keep's default spelled out) and the corpus's content fingerprint."""
+    resolved (num_keep's default spelled out), the corpus's content fingerprint and the starting student's
+    weights hash (`init_student`)."""
     from ..provenance import text_fingerprint
 
     settings = {f.name: getattr(job, f.name) for f in fields(job) if f.name not in RESUMABLE_FIELDS}
     settings.update(keep_layers=list(kept_layers), num_keep=None, corpus_fingerprint=text_fingerprint(texts))
+    if init_sha256 is not None:
+        settings["init_student_sha256"] = init_sha256
     return settings
+
+
+def load_init_student(job: DistillJob, teacher: PreTrainedModel, teacher_hash: str) -> PreTrainedModel:
+    """The student folder `job.init_student`, checked against the teacher (weights hash, class, vocabulary)."""
+    folder = Path(job.init_student)
+    if job.keep_layers is not None:
+        raise PeftTransferError("give either keep_layers (a new student from the teacher) or init_student (an "
+                                "existing student), not both.")
+    if not (folder / "config.json").is_file():
+        raise PeftTransferError(f"init_student {folder}: no such student folder (config.json missing).")
+    config = AutoConfig.from_pretrained(folder)
+    lineage = student_lineage(config)
+    if lineage is None:
+        raise PeftTransferError(f"init_student {folder} records no lineage: it was not made by peft-transfer.")
+    if lineage.teacher_sha256 is not None and lineage.teacher_sha256 != teacher_hash:
+        raise PeftTransferError(f"init_student {folder} was made from other teacher weights "
+                                f"({lineage.teacher_sha256[:19]}…) than {job.teacher}.")
+    student = auto_model_class(config).from_pretrained(folder, dtype=teacher.dtype)
+    if type(student) is not type(teacher) or \
+            student.get_input_embeddings().num_embeddings != teacher.get_input_embeddings().num_embeddings:
+        raise PeftTransferError(f"init_student {folder} ({type(student).__name__}) is not a student of "
+                                f"{job.teacher} ({type(teacher).__name__}, same vocabulary expected).")
+    return student.eval()
 
 
 def run_distillation(job: DistillJob) -> DistillationSummary:
@@ -175,8 +203,13 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
     train_blocks, eval_blocks = split_held_out(blocks, job.eval_blocks)
     n_eval = len(eval_blocks) if eval_blocks is not None else 0
 
-    student = make_student(teacher, job.keep_layers, job.num_keep)
-    resumable = guard_rerun(out, distill_settings(job, student_lineage(student).kept_layers, texts), job.resume,
+    if job.init_student:
+        student = load_init_student(job, teacher, teacher_hash)
+        init_sha256 = state_dict_sha256(student.state_dict())
+    else:
+        student, init_sha256 = make_student(teacher, job.keep_layers, job.num_keep), None
+    settings = distill_settings(job, student_lineage(student).kept_layers, texts, init_sha256)
+    resumable = guard_rerun(out, settings, job.resume,
                             [*(out / "checkpoints").glob("checkpoint-*"), out / "teacher_cache"],
                             write=int(os.environ.get("RANK", "0")) == 0, what="distillation")
     undistilled_ppl = perplexity(student, tokenizer, eval_blocks) if eval_blocks is not None else None
@@ -238,10 +271,15 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
         lineage.corpus = corpus_record
         lineage.tokens_seen = int(trainer.state.num_input_tokens_seen)
         lineage.recipe = job.recipe
+        build = None
+        if job.init_student:
+            lineage.init_student = Path(job.init_student).name  # no machine-specific paths
+            build = {"Started from": f"`{lineage.init_student}`" + (f" ({lineage.method} student)"
+                                                                    if lineage.method else "")}
         setattr(student.config, LINEAGE_KEY, lineage.to_dict())
         student.save_pretrained(out)
         tokenizer.save_pretrained(out)
-        save_student_card(student, out, summary, teacher_params or teacher.num_parameters())
+        save_student_card(student, out, summary, teacher_params or teacher.num_parameters(), build=build)
         (out / "distillation_summary.json").write_text(json.dumps(asdict(summary), indent=2))
     return summary
 
