@@ -23,6 +23,7 @@ COMMANDS = {
     "evaluate": "accuracy and macro-F1 of a model, with or without a prompt, on a labelled set",
     "assets": "prepare or list the embedded model and data sets",
     "distill": "distil a small student from a teacher LM on public text (provider stage 1, resumable)",
+    "compress": "a student in minutes: take out the layer blocks that matter least, drop or replace them (stage 1)",
     "audit": "LiRA membership-inference audit of the private prompt-tuning recipe (AUC, TPR, empirical ε)",
     "check-leaks": "fail when saved artifacts, logs or model cards contain private training text",
     "transfer": "transfer a soft prompt from the student to the target with public texts only (POST stage 3)",

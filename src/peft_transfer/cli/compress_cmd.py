@@ -1,0 +1,134 @@
+"""`peft-transfer compress`: a student without long training (layer blocks removed, optionally replaced)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+from ..errors import PeftTransferError
+from .arg_types import non_negative_int, positive_float, positive_int, unit_interval
+from .common import check_out_folder
+from .references import check_model_ref
+
+METHODS = ("drop", "linear-ls", "linear-cos", "trained")  # distill.compress.METHODS (not imported: torch)
+DESCRIPTION = (
+    "Make a student of a decoder LM in minutes instead of hours of distillation: run the teacher once over public "
+    "calibration text (cached, reused by every later run), take out the contiguous block(s) of layers whose two "
+    "ends differ least (angular distance, Gromov et al. 2024), and either drop them, replace each by a linear map "
+    "folded into the layer before it (ReplaceMe: least squares or cosine objective), or by one layer trained on the "
+    "cached activations (LLM-Streamline). The result is a standard transformers folder of the teacher's class; "
+    "`peft-transfer distill --init-student DIR` heals it with a short distillation run."
+)
+
+
+def keep_spec(text: str) -> int | list[int]:
+    """A layer count ("20") or the kept teacher layers ("0-11,18-29" or "0,1,2,...")."""
+    text = text.strip()
+    if re.fullmatch(r"\d+", text):
+        value = int(text)
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must keep at least 1 layer, got {text}")
+        return value
+    layers: list[int] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        match = re.fullmatch(r"(\d+)-(\d+)", part)
+        if match:
+            lo, hi = int(match.group(1)), int(match.group(2))
+            if hi < lo:
+                raise argparse.ArgumentTypeError(f"range {part} runs backwards")
+            layers.extend(range(lo, hi + 1))
+        elif re.fullmatch(r"\d+", part):
+            layers.append(int(part))
+        else:
+            raise argparse.ArgumentTypeError(f"expected a layer count such as 20 or kept layers such as 0-11,18-29, "
+                                             f"got {text!r}")
+    if not layers:
+        raise argparse.ArgumentTypeError("expected a layer count such as 20 or kept layers such as 0-11,18-29")
+    return layers
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--teacher", default="smollm2-135m", help="embedded model name, local folder, .gguf file or "
+                                                                  "Hub id (a decoder LM)")
+    parser.add_argument("--keep-layers", type=keep_spec, required=True,
+                        help="how many teacher layers the student keeps (e.g. 20: the block(s) to take out are "
+                             "chosen on the calibration text), or the kept layers themselves (e.g. 0-11,18-29)")
+    parser.add_argument("--method", choices=METHODS, default="linear-cos",
+                        help="drop the block(s); replace each by a linear map (least squares / cosine objective) "
+                             "folded into the layer before it; or by one trained layer")
+    parser.add_argument("--num-blocks", type=positive_int, default=1,
+                        help="with a layer count: take out this many separate blocks")
+    parser.add_argument("--calibration", default="lee_news+movie_plots+guardian_headlines",
+                        help="public calibration text: embedded set names joined by + (see `peft-transfer assets`), "
+                             "or a csv/jsonl/json/parquet file with a text column; never the private task data")
+    parser.add_argument("--calibration-tokens", type=positive_int, default=40_000,
+                        help="tokens the teacher runs over once (the cost: ~5 min per 40k on 2 cores for 135M)")
+    parser.add_argument("--block-size", type=positive_int, default=128, help="tokens per calibration sequence")
+    parser.add_argument("--max-stored-tokens", type=positive_int,
+                        help="keep a seeded subsample of this many token positions (bounds the cache's memory)")
+    parser.add_argument("--cache-dir", help="where calibration activations are cached (default: "
+                                            "<peft-transfer cache>/calibration)")
+    parser.add_argument("--out", required=True, help="output folder for the student (a rerun with the same settings "
+                                                     "returns at once; other settings need --no-resume)")
+    linear = parser.add_argument_group("linear map (linear-ls, linear-cos)")
+    linear.add_argument("--ridge", type=float, default=1e-3,
+                        help="least-squares ridge towards the identity, relative to trace(MᵀM)/d")
+    linear.add_argument("--cos-steps", type=non_negative_int, default=300, help="Adam steps of the cosine objective")
+    linear.add_argument("--cos-lr", type=positive_float, default=1e-4, help="Adam learning rate of the cosine fit")
+    trained = parser.add_argument_group("trained replacement (trained)")
+    trained.add_argument("--train-steps", type=non_negative_int, default=500, help="Adam steps")
+    trained.add_argument("--train-seconds", type=positive_float, help="stop training after this many seconds")
+    trained.add_argument("--train-lr", type=positive_float, default=3e-4, help="Adam learning rate")
+    trained.add_argument("--train-batch-tokens", type=positive_int, default=1024, help="tokens per step")
+    trained.add_argument("--train-loss", choices=["mse", "cosine+mse"], default="mse",
+                         help="squared error relative to the targets' norm, optionally plus 1 - cos")
+    trained.add_argument("--init", choices=["first", "last", "middle"], default="first",
+                         help="the teacher layer of the block the replacement starts from")
+    parser.add_argument("--held-out", type=unit_interval, default=0.1,
+                        help="share of calibration tokens held out to pick and report the fits")
+    parser.add_argument("--eval-text", default="wikipedia",
+                        help="public text to measure perplexity on (the student, and the same blocks dropped without "
+                             "replacement); choose text outside --calibration; 'none': not measured")
+    parser.add_argument("--eval-blocks", type=positive_int, default=32, help="blocks of --eval-text")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the calibration mixture, subsample and fits")
+    parser.add_argument("--no-resume", action="store_true", help="rebuild even if --out holds a finished student")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_out_folder(args.out)
+    check_model_ref(args.teacher, "--teacher")
+    if args.held_out >= 1:
+        raise PeftTransferError("--held-out must be below 1 (some calibration tokens must be fitted).")
+    if args.ridge < 0:
+        raise PeftTransferError(f"--ridge must be 0 or more, got {args.ridge}.")
+    # torch and transformers load here, not at import, so `--help` stays fast
+    from ..distill.compress import CompressJob, run_compression
+    from ..distill.linear_map import LinearMapSettings
+    from ..distill.trained_replacement import ReplacementSettings
+
+    job = CompressJob(
+        teacher=args.teacher, out=args.out, keep=args.keep_layers, method=args.method, calibration=args.calibration,
+        calibration_tokens=args.calibration_tokens, block_size=args.block_size,
+        max_stored_tokens=args.max_stored_tokens, num_blocks=args.num_blocks, cache_dir=args.cache_dir,
+        linear=LinearMapSettings(ridge=args.ridge, steps=args.cos_steps, learning_rate=args.cos_lr,
+                                 held_out=args.held_out, seed=args.seed),
+        replacement=ReplacementSettings(steps=args.train_steps, max_seconds=args.train_seconds,
+                                        learning_rate=args.train_lr, batch_tokens=args.train_batch_tokens,
+                                        loss=args.train_loss, init=args.init, held_out=args.held_out, seed=args.seed),
+        eval_text=None if args.eval_text.lower() == "none" else args.eval_text, eval_blocks=args.eval_blocks,
+        seed=args.seed, progress=not args.no_progress, resume=not args.no_resume)
+    summary = run_compression(job)
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items() if k != "angular_distance_table"}))
+    else:
+        blocks = ", ".join(f"{s}-{e - 1} (distance {d:.4f})" for (s, e), d in
+                           zip(summary["removed_blocks"], summary["block_distances"], strict=True))
+        ppl = summary.get("perplexity") or {}
+        print(f"student ({summary['num_layers']} of {summary['teacher_num_layers']} layers, "
+              f"{summary['method']}) saved to {args.out} in {summary['build_seconds']:.0f} s; removed layers {blocks}"
+              + ("; perplexity: " + ", ".join(f"{k} {v:.2f}" for k, v in ppl.items()) if ppl else ""))
+    return 0
