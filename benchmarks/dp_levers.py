@@ -143,10 +143,10 @@ def scored(model, tokenizer, task, test, use_prompt=True) -> dict:
 
 def gradient_norms(model, tokenizer, task, train, virtual: int, n: int = 32) -> dict:
     """Per-example gradient norms of the prompt at its init (one example at a time): how much C = 1 clips."""
-    from peft_transfer.tune.trainer import PromptClassifier
+    from peft_transfer.tune.trainer import PromptedTaskModel
 
     prompt_model = create_prompt_model(model, tokenizer, task, num_virtual_tokens=virtual)
-    classifier = PromptClassifier(prompt_model, task.tokenized(tokenizer, masked_lm=False)).train()
+    classifier = PromptedTaskModel(prompt_model, task.tokenized(tokenizer, masked_lm=False)).train()
     weight = classifier.prompt_encoder.embedding.weight
     norms = []
     for row in train.select(range(n)):

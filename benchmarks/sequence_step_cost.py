@@ -35,7 +35,6 @@ from peft_transfer.transfer.run import init_target_prompt  # noqa: E402
 from peft_transfer.transfer.sequence_trainer import SequenceTransferTrainer  # noqa: E402
 from peft_transfer.transfer.trainer import PromptTransferTrainer  # noqa: E402
 from peft_transfer.tune.config import PrivatePromptConfig  # noqa: E402
-from peft_transfer.tune.generation_trainer import PrivateGenerationTrainer  # noqa: E402
 from peft_transfer.tune.trainer import PrivatePromptTrainer  # noqa: E402
 
 SPLIT_WORDS = [[" business news"], [" entertainment news"], [" politics"], [" sport"], [" tech"]]
@@ -52,7 +51,7 @@ def tuning_trainers(student, tok, batch: int, out: str) -> dict:
     titles = load_labelled_dataset("bbc_titles")["train"].shuffle(seed=0).select(range(64))
     setups = {"tune: classification, single-token words (bbc_news)": (PrivatePromptTrainer, get_task("bbc_news"), news),
               "tune: classification, split words (2 rows/example)": (PrivatePromptTrainer, split_bbc_task(), news),
-              "tune: generation (bbc_titles, title teacher-forced)": (PrivateGenerationTrainer, get_task("bbc_titles"),
+              "tune: generation (bbc_titles, title teacher-forced)": (PrivatePromptTrainer, get_task("bbc_titles"),
                                                                      titles)}
     trainers = {}
     for name, (cls, task, data) in setups.items():

@@ -14,10 +14,9 @@ from peft_transfer import PeftTransferError, TransferablePromptConfig, create_pr
 from peft_transfer.evaluation.generation import evaluate_generation, rouge
 from peft_transfer.tasks.decoding import generate_continuations, generate_texts
 from peft_transfer.tasks.defaults import get_task, task_from_record
-from peft_transfer.tasks.generation import GenerationTask
+from peft_transfer.tasks.generation import GenerationTask, mean_token_nll
 from peft_transfer.tune.config import PrivatePromptConfig
-from peft_transfer.tune.generation_trainer import PromptedSequenceModel, TargetTextCollator, mean_token_nll
-from peft_transfer.tune.trainer import tune_prompt
+from peft_transfer.tune.trainer import PromptedTaskModel, tune_prompt
 
 TASK = GenerationTask(name="topics", template="Article: {text}\nTopic:", max_new_tokens=6, max_length=48)
 TEXTS = ["the team won the cup final", "a new phone with a faster chip and a long battery", "the bank raised rates",
@@ -79,15 +78,14 @@ def test_teacher_forced_batch_reads_each_target_token(tokenizer):
 def test_opacus_per_example_gradients_of_the_mean_token_loss_are_exact(arch):
     model, tok = _prompted(arch)
     tokenized = TASK.tokenized(tok, masked_lm=False)
-    wrapper = PromptedSequenceModel(model, tokenized).train()
-    collate = TargetTextCollator(tokenized)
+    wrapper = PromptedTaskModel(model, tokenized).train()
+    collate = tokenized.training_collator()
     weight = wrapper.prompt_encoder.embedding.weight
     reference = []
     for text, target in zip(TEXTS, TARGETS):
         weight.grad = None
         one = collate([{"text": text, "target": target}])
-        logits = wrapper(one["input_ids"], one["attention_mask"], one["positions"])
-        mean_token_nll(logits, one["labels"]).sum().backward()
+        tokenized.example_losses(wrapper(**one), one).sum().backward()
         reference.append(weight.grad.detach().clone())
     weight.grad = None
     reference = torch.stack(reference)
@@ -95,7 +93,7 @@ def test_opacus_per_example_gradients_of_the_mean_token_loss_are_exact(arch):
     gsm = GradSampleModule(wrapper.prompt_encoder, loss_reduction="sum")
     batch = collate([{"text": t, "target": y} for t, y in zip(TEXTS, TARGETS)])
     assert (batch["labels"] == -100).any() and (batch["attention_mask"] == 0).any()  # targets and inputs padded
-    losses = mean_token_nll(wrapper(batch["input_ids"], batch["attention_mask"], batch["positions"]), batch["labels"])
+    losses = tokenized.example_losses(wrapper(**batch), batch)
     losses.sum().backward()
     assert weight.grad_sample.shape == (len(TEXTS), *weight.shape)
     diff = (weight.grad_sample - reference).abs().max().item()
@@ -130,9 +128,10 @@ def test_tuning_lowers_the_target_loss(tmp_path):
     batch = tokenized.encode_targets(TEXTS, TARGETS)
 
     def loss(prompt):
-        wrapper = PromptedSequenceModel(prompt, tokenized)
+        wrapper = PromptedTaskModel(prompt, tokenized)
         with torch.no_grad():
-            logits = wrapper(batch["input_ids"], batch["attention_mask"], batch["positions"])
+            logits = wrapper(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                             positions=batch["positions"])
         return mean_token_nll(logits, batch["targets"]).mean().item()
 
     # a peaked tiny model (random ones are near-uniform and barely steerable), the same text init before and after

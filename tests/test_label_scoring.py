@@ -9,7 +9,7 @@ from tiny_models import ALL_ARCHS, MASKED_ARCHS, make_model, make_tokenizer
 
 from peft_transfer import ClassificationTask, create_prompt_model, get_task, label_logits
 from peft_transfer.tasks.label_scoring import class_scores, label_scorer
-from peft_transfer.tune.trainer import LabelledTextCollator, PromptClassifier
+from peft_transfer.tune.trainer import PromptedTaskModel
 
 # " awful" (3 tokens), " fantastic" (6), " rotten" (5) split with the tiny tokenizer; " bad", " great" do not
 MULTI = ClassificationTask(name="multi", template="Review: {text}\nSentiment:",
@@ -122,14 +122,14 @@ def test_single_token_tasks_keep_their_numbers_exactly(arch):
 def test_opacus_per_example_gradients_of_multi_token_scores_are_exact(arch):
     model, tok = _prompted(arch)
     tokenized = MULTI.tokenized(tok, masked_lm=arch in MASKED_ARCHS)
-    clf = PromptClassifier(model, tokenized).train()
-    collate = LabelledTextCollator(tokenized)
+    clf = PromptedTaskModel(model, tokenized).train()
+    collate = tokenized.training_collator()
     weight = clf.prompt_encoder.embedding.weight
     reference = []
     for text, label in zip(TEXTS, LABELS):
         weight.grad = None
         one = collate([{"text": text, "label": label}])
-        scores = clf(one["input_ids"], one["attention_mask"], one["label_positions"])
+        scores = clf(**one)
         torch.nn.functional.cross_entropy(scores, one["labels"], reduction="sum").backward()
         reference.append(weight.grad.detach().clone())
     weight.grad = None
@@ -137,7 +137,7 @@ def test_opacus_per_example_gradients_of_multi_token_scores_are_exact(arch):
     assert reference.abs().max().item() > 1e-5
     gsm = GradSampleModule(clf.prompt_encoder, loss_reduction="sum")
     batch = collate([{"text": t, "label": y} for t, y in zip(TEXTS, LABELS)])
-    scores = clf(batch["input_ids"], batch["attention_mask"], batch["label_positions"])
+    scores = clf(**batch)
     torch.nn.functional.cross_entropy(scores, batch["labels"], reduction="sum").backward()
     assert weight.grad_sample.shape == (len(TEXTS), *weight.shape)
     diff = (weight.grad_sample - reference).abs().max().item()

@@ -9,8 +9,9 @@ from tiny_models import make_model, make_tokenizer
 
 from peft_transfer import create_prompt_model, get_task, label_logits
 from peft_transfer.prompted_forward import is_masked_lm
+from peft_transfer.tasks.classification import LabelledTextCollator
 from peft_transfer.tune.config import PrivatePromptConfig
-from peft_transfer.tune.trainer import LabelledTextCollator, PrivatePromptTrainer, PromptClassifier
+from peft_transfer.tune.trainer import PrivatePromptTrainer, PromptedTaskModel
 
 ARCHS = ["llama", "gemma3", "qwen2", "gpt2", "roberta"]
 # different lengths, so the batch is padded
@@ -28,7 +29,7 @@ def _setup(arch):
     with torch.no_grad():
         weight.add_(torch.randn_like(weight, generator=torch.Generator().manual_seed(1)) * 0.5)
     tokenized = task.tokenized(tok, masked_lm=is_masked_lm(pm))
-    clf = PromptClassifier(pm, tokenized).train()
+    clf = PromptedTaskModel(pm, tokenized).train()
     return clf, LabelledTextCollator(tokenized), weight
 
 
@@ -38,7 +39,7 @@ def _loop_gradients(clf, collate, weight) -> torch.Tensor:
     for text, label in zip(TEXTS, LABELS):
         weight.grad = None
         batch = collate([{"text": text, "label": label}])
-        scores = clf(batch["input_ids"], batch["attention_mask"], batch["label_positions"])
+        scores = clf(**batch)
         torch.nn.functional.cross_entropy(scores, batch["labels"], reduction="sum").backward()
         grads.append(weight.grad.detach().clone())
     weight.grad = None
@@ -62,7 +63,7 @@ def test_opacus_per_example_gradients_are_exact(arch, mode):
     gsm = GradSampleModule(clf.prompt_encoder, loss_reduction="sum", force_functorch=mode == "functorch")
     batch = collate([{"text": t, "label": y} for t, y in zip(TEXTS, LABELS)])
     assert (batch["attention_mask"] == 0).any()  # padded
-    scores = clf(batch["input_ids"], batch["attention_mask"], batch["label_positions"])
+    scores = clf(**batch)
     torch.nn.functional.cross_entropy(scores, batch["labels"], reduction="sum").backward()
     per_example = weight.grad_sample
     assert per_example.shape == (len(TEXTS), *weight.shape)

@@ -16,7 +16,7 @@ from peft_transfer.tasks.generation import GenerationTask
 from peft_transfer.transfer.config import TransferConfig
 from peft_transfer.transfer.monitor import HISTORY_NAME
 from peft_transfer.transfer.run import init_target_prompt, transfer_prompt
-from peft_transfer.transfer.sequence_trainer import SequenceTransferTrainer, public_rows
+from peft_transfer.transfer.sequence_trainer import SequenceTransferTrainer
 from peft_transfer.transfer.trainer import PromptTransferTrainer
 
 GEN = GenerationTask(name="topics", template="Article: {text}\nTopic:", max_new_tokens=5, max_length=48)
@@ -80,7 +80,7 @@ def test_generation_rows_are_the_student_continuations(tmp_path):
     source = load_prompt(student, folder)
     texts = public_texts(6)
     tokenized = GEN.tokenized(tok, masked_lm=False)
-    rows = public_rows(tokenized, texts, source)
+    rows = tokenized.public_rows(texts, source)
     continuations = generate_continuations(source, tok, GEN, texts)
     for text, (row,), cont in zip(texts, rows, continuations):
         prefix = tok(tokenized.render(text))["input_ids"]

@@ -3,12 +3,21 @@
 A `ClassificationTask` is tokenizer-independent; `task.tokenized(tokenizer, masked_lm)` binds it to a
 tokenizer and gives a `TokenizedTask` that encodes texts (with the label position of each example) and
 turns the logits at the label position into class scores. Label words that split into several tokens
-are scored by `label_scoring` (length-normalised log-likelihood, teacher-forced); `generation_task` holds
+are scored by `label_scoring` (length-normalised log-likelihood, teacher-forced); `generation` holds
 the other kind of task, a free-text target.
+
+The task protocol: tuning and transfer ask the task what differs between the kinds instead of branching on
+it. The task checks and prepares its training rows (`training_data`); the tokenized task gives the training
+collator, the per-example outputs and losses (one example is the privacy unit), whether POST must distil at
+more than the label position (`needs_sequence_transfer`, `distilled_positions`, `public_rows`) and what the
+transfer monitor's agreement compares (`transfer_predictions`). `generation.TokenizedGenerationTask`
+overrides each of them. Heavy libraries (torch, datasets) are imported inside the methods that use them, so
+that reading tasks at CLI start-up stays light.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,6 +26,9 @@ from ..provenance import TaskRecord
 
 if TYPE_CHECKING:
     import torch
+    from datasets import Dataset
+
+    from .sequence_rows import SequenceRow
 
 TEXT_SLOT = "{text}"
 MASK_SLOT = "{mask}"
@@ -88,6 +100,39 @@ class ClassificationTask:
     def tokenized(self, tokenizer, masked_lm: bool, padding_side: str | None = None) -> TokenizedTask:
         """Bind the task to a tokenizer. Causal LMs default to left padding (label at the last position)."""
         return TokenizedTask(self, tokenizer, masked_lm, padding_side or ("right" if masked_lm else "left"))
+
+    def training_data(self, data: Dataset, batch_size: int) -> Dataset:
+        """The columns tuning reads (text, label), labels as class indices (class names accepted,
+        `labels.encode_labels`). Refused: missing columns, labels outside the classes, fewer rows than
+        `batch_size`."""
+        from .labels import encode_labels  # datasets: not at CLI start-up
+
+        def outside(labels: list) -> str | None:
+            bad = sorted({y for y in labels if not isinstance(y, int) or not 0 <= y < self.num_classes}, key=str)
+            if not bad:
+                return None
+            return (f"Labels {bad[:5]} are outside task {self.name!r}'s classes 0..{self.num_classes - 1} "
+                    f"({self.class_names}); give class indices or class names.")
+
+        return check_training_rows(encode_labels(data, self), self, batch_size, "labels", outside)
+
+
+def check_training_rows(data: Dataset, task, batch_size: int, supervision: str,
+                        problem: Callable[[list], str | None]) -> Dataset:
+    """`data`'s text and `supervision` (labels, targets) columns when tuning can use them; refused: a missing
+    column, a `supervision` column in which `problem` finds fault (its message), fewer rows than `batch_size`."""
+    missing = [c for c in (task.text_column, task.label_column) if c not in data.column_names]
+    if missing:
+        raise PeftTransferError(f"The training data has no {missing} column(s) (columns: {data.column_names}); "
+                                f"task {task.name!r} reads its texts from {task.text_column!r} and its {supervision} "
+                                f"from {task.label_column!r}.")
+    message = problem(data[task.label_column])
+    if message:
+        raise PeftTransferError(message)
+    if len(data) < batch_size:
+        raise PeftTransferError(f"Only {len(data)} training examples for a batch size of {batch_size}; use a smaller "
+                                "batch size (--batch-size; per_device_train_batch_size) or more data.")
+    return data.select_columns([task.text_column, task.label_column])
 
 
 @dataclass
@@ -205,3 +250,87 @@ class TokenizedTask:
             weights[c, k : k + len(ids)] = 1.0 / len(ids)
             k += len(ids)
         return label_logits[:, flat] @ weights.T
+
+    # -- the task protocol (module docstring); `generation.TokenizedGenerationTask` overrides each ------------
+    def training_collator(self) -> Callable[[list[dict]], dict[str, torch.Tensor]]:
+        """Training rows -> an encoded batch with their labels."""
+        return LabelledTextCollator(self)
+
+    def example_outputs(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(batch, classes) class scores of an encoded batch (`label_scoring.class_scores`, label words of any
+        length). The prompt is embedded once per example, so Opacus's per-example gradients are exact."""
+        from .label_scoring import class_scores  # torch and peft: not at CLI start-up
+
+        return class_scores(model, self, batch["input_ids"], batch["attention_mask"], batch["label_positions"])
+
+    def example_losses(self, outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(batch,) cross-entropy of each example's class scores (never a mean over the batch)."""
+        import torch
+
+        return torch.nn.functional.cross_entropy(outputs, batch["labels"].to(outputs.device), reduction="none")
+
+    @property
+    def needs_sequence_transfer(self) -> bool:
+        """True when POST must distil at more than the label position: some label word splits."""
+        return self.multi_token
+
+    @property
+    def distilled_positions(self) -> str | None:
+        """Where the POST terms are taken, for the transfer record; None: the label position alone."""
+        if not self.multi_token:
+            return None
+        if self.masked_lm:
+            return "every mask of one row per label-word length (as many masks as the word has tokens)"
+        return "the label position and every later token of each label word that splits (teacher-forced)"
+
+    def prefixes(self, texts: list[str]) -> list[list[int]]:
+        """The rendered texts' token ids, as `encode` tokenizes them (no padding)."""
+        from .sequence_rows import unpadded
+
+        batch = self.encode(texts)
+        return unpadded(batch["input_ids"], batch["attention_mask"])
+
+    def public_rows(self, texts: list[str], student, batch_size: int = 16) -> list[list[SequenceRow]]:
+        """The teacher-forced rows a sequence transfer distils on for each public text: every token of every
+        label word, as the class scores read them (`label_scoring.LabelScorer.transfer_rows`). `student` and
+        `batch_size` serve generation tasks."""
+        if not texts:
+            return []
+        from .label_scoring import label_scorer
+
+        scorer = label_scorer(self)
+        return [scorer.transfer_rows(p) for p in self.prefixes(texts)]
+
+    def transfer_predictions(self, model, texts: list[str], logits: torch.Tensor | None,
+                             batch_size: int = 16) -> torch.Tensor:
+        """What the transfer monitor's agreement compares: the class `model` predicts for each of `texts` (the
+        rows' `logits` serve generation tasks)."""
+        import torch
+
+        from .label_scoring import class_scores
+
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(texts), batch_size):
+                batch = self.encode(texts[start : start + batch_size])
+                out.append(class_scores(model, self, **batch).argmax(-1).cpu())
+        return torch.cat(out)
+
+
+class LabelledTextCollator:
+    """Rows {text, label} -> {input_ids, attention_mask, label_positions, labels} (the task's columns); an empty
+    list gives an empty batch (Poisson sampling draws those)."""
+
+    def __init__(self, tokenized: TokenizedTask):
+        self.tokenized = tokenized
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        import torch
+
+        task = self.tokenized.task
+        labels = torch.tensor([int(f[task.label_column]) for f in features], dtype=torch.long)
+        if not features:
+            empty = torch.zeros(0, 1, dtype=torch.long)
+            return {"input_ids": empty, "attention_mask": empty.clone(),
+                    "label_positions": torch.zeros(0, dtype=torch.long), "labels": labels}
+        return {**self.tokenized.encode([f[task.text_column] for f in features]), "labels": labels}

@@ -5,7 +5,9 @@ every other stage (`prompted_forward`), so a continuation does not depend on the
 which it derives the same position ids as the training forward; decoding is greedy and stops at EOS, at a
 token whose text holds the task's stop string (those tokens are found once per tokenizer: transformers'
 `stop_strings` spends seconds preparing the whole vocabulary on every first call), or after `max_new_tokens`;
-the continuation is then cut where the stop string is completed.
+the continuation is then cut where the stop string is completed. `task` and `tokenized` are a
+`generation.GenerationTask` and its `TokenizedGenerationTask`, which calls this module (`public_rows`): it is not
+imported here, so that the two modules do not import each other.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from transformers import GenerationConfig, PreTrainedModel
 
 from ..errors import PeftTransferError
 from ..prompted_forward import is_masked_lm, prompted_inputs
-from .generation import GenerationTask, TokenizedGenerationTask
 
 _STOP_TOKENS: dict[tuple, list[int]] = {}
 
@@ -35,7 +36,7 @@ def stop_token_ids(tokenizer, stop: str | None) -> list[int]:
     return _STOP_TOKENS[key]
 
 
-def _cut(tokenized: TokenizedGenerationTask, ids: list[int]) -> list[int]:
+def _cut(tokenized, ids: list[int]) -> list[int]:
     """A generated row up to and including the token that ends it (EOS, or the one completing the stop string)."""
     tok, stop = tokenized.tokenizer, tokenized.task.stop
     for k, token in enumerate(ids):
@@ -50,7 +51,7 @@ def _cut(tokenized: TokenizedGenerationTask, ids: list[int]) -> list[int]:
 def generate_continuations(
     model: PreTrainedModel | PeftModel,
     tokenizer,
-    task: GenerationTask,
+    task,
     texts: list[str],
     use_prompt: bool = True,
     batch_size: int = 16,
@@ -82,7 +83,7 @@ def generate_continuations(
     return out
 
 
-def generate_texts(model, tokenizer, task: GenerationTask, texts: list[str], use_prompt: bool = True,
+def generate_texts(model, tokenizer, task, texts: list[str], use_prompt: bool = True,
                    batch_size: int = 16, progress: bool | str = False) -> list[str]:
     """Greedy continuations as text, cut at the stop string and stripped."""
     tokenized = task.tokenized(tokenizer, masked_lm=False)

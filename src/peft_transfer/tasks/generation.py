@@ -5,6 +5,11 @@ binds it to a tokenizer (causal LMs only) and gives a `TokenizedGenerationTask`,
 inputs exactly as a classification task does (the label position is the last input token) and turns a
 target string into the token ids that follow it: the target with a leading space, then the stop string
 (default a newline; the end-of-sequence token when `stop` is None), cut to `max_new_tokens`.
+
+Its side of the task protocol (`classification`'s docstring): one training example is its text followed by its
+target, teacher-forced, and its loss the mean negative log-likelihood of its own target tokens (the privacy unit
+is one example, never a token mean over the batch); POST distils at every token of the continuation that
+student+p_s writes for each public input, and the transfer monitor compares next-token predictions there.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ from typing import TYPE_CHECKING
 
 from ..errors import PeftTransferError
 from ..provenance import TaskRecord
-from .classification import MASK_SLOT, TEXT_SLOT, TokenizedTask
+from .classification import MASK_SLOT, TEXT_SLOT, TokenizedTask, check_training_rows
 
 if TYPE_CHECKING:  # sequence_rows imports torch: not at CLI start-up (`--help` loads no heavy library)
+    import torch
+    from datasets import Dataset
+
     from .sequence_rows import SequenceRow
 
 
@@ -68,6 +76,16 @@ class GenerationTask:
             raise PeftTransferError(f"Task {self.name!r} is a generation task: it needs a causal LM, not a masked LM.")
         return TokenizedGenerationTask(self, tokenizer, False, padding_side or "left")
 
+    def training_data(self, data: Dataset, batch_size: int) -> Dataset:
+        """The columns tuning reads (text, target). Refused: missing columns, empty targets, fewer rows than
+        `batch_size`."""
+        def empty(targets: list) -> str | None:
+            if any(not isinstance(y, str) or not y.strip() for y in targets):
+                return f"Some targets in column {self.target_column!r} are empty or not text."
+            return None
+
+        return check_training_rows(data, self, batch_size, "targets", empty)
+
 
 @dataclass
 class TokenizedGenerationTask(TokenizedTask):
@@ -109,3 +127,81 @@ class TokenizedGenerationTask(TokenizedTask):
         if self.task.stop and self.task.stop in text:
             text = text[: text.index(self.task.stop)]
         return text.strip()
+
+    # -- the task protocol (`classification`'s docstring) ----------------------------------------------------
+    def training_collator(self) -> TargetTextCollator:
+        """Training rows -> a teacher-forced batch of their targets."""
+        return TargetTextCollator(self)
+
+    def example_outputs(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(batch, P, vocab) logits at each example's target positions; the prompt is embedded once per example,
+        so Opacus's per-example gradients are exact."""
+        from ..prompted_forward import position_logits  # torch: not at CLI start-up
+
+        return position_logits(model, batch["input_ids"], batch["attention_mask"], batch["positions"])
+
+    def example_losses(self, outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(batch,) mean negative log-likelihood of each example's own target tokens."""
+        return mean_token_nll(outputs, batch["labels"])
+
+    @property
+    def needs_sequence_transfer(self) -> bool:
+        """Always: the answer is a sequence."""
+        return True
+
+    @property
+    def distilled_positions(self) -> str:
+        """Where the POST terms are taken, for the transfer record."""
+        return (f"every token of the student+p_s greedy continuation of each public input (at most "
+                f"{self.task.max_new_tokens} tokens, stop included)")
+
+    def public_rows(self, texts: list[str], student, batch_size: int = 16) -> list[list[SequenceRow]]:
+        """The rows a sequence transfer distils on: each public input followed by the continuation that
+        `student` (student+p_s) writes for it (greedy, `decoding.generate_continuations`); an input whose
+        continuation is empty gives none."""
+        if not texts:
+            return []
+        from .decoding import generate_continuations  # torch and transformers: not at CLI start-up
+        from .sequence_rows import teacher_forced
+
+        continuations = generate_continuations(student, self.tokenizer, self.task, texts, use_prompt=True,
+                                               batch_size=batch_size, progress="student+p_s continuations")
+        return [[teacher_forced(p, y)] for p, y in zip(self.prefixes(texts), continuations) if y]
+
+    def transfer_predictions(self, model, texts: list[str], logits: torch.Tensor | None,
+                             batch_size: int = 16) -> torch.Tensor:
+        """What the transfer monitor's agreement compares: the next token at every position of the rows
+        (`logits`, (positions, vocab)); `model` and `texts` serve classification tasks."""
+        return logits.argmax(-1)
+
+
+class TargetTextCollator:
+    """Rows {text, target} -> teacher-forced batch {input_ids, attention_mask, positions, labels (-100 = none)}
+    (the task's columns); an empty list gives an empty batch (Poisson sampling draws those)."""
+
+    def __init__(self, tokenized: TokenizedGenerationTask):
+        self.tokenized = tokenized
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        import torch
+
+        task = self.tokenized.task
+        if not features:
+            empty = torch.zeros(0, 1, dtype=torch.long)
+            return {"input_ids": empty, "attention_mask": empty.clone(), "positions": empty.clone(),
+                    "labels": empty.clone()}
+        batch = self.tokenized.encode_targets([f[task.text_column] for f in features],
+                                              [f[task.target_column] for f in features])
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
+                "positions": batch["positions"], "labels": batch["targets"]}
+
+
+def mean_token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(batch,) mean negative log-likelihood of each example's own target tokens (labels -100 are skipped)."""
+    import torch
+
+    labels = labels.to(logits.device)
+    nll = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100,
+                                            reduction="none")
+    valid = (labels != -100).float()
+    return (nll * valid).sum(1) / valid.sum(1).clamp(min=1.0)

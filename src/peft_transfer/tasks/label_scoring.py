@@ -14,6 +14,9 @@ sums the rows' gradients into that example and Opacus sees one example (exact pe
 A task whose label words are all single tokens keeps the classic path (the mean label-word logit at the
 label position) and today's numbers exactly; there the log-likelihood differs from it only by a
 per-example constant (the log-partition), which changes neither the ranking nor the cross-entropy.
+
+`tokenized` below is a `classification.TokenizedTask`, which calls this module (its `example_outputs`,
+`public_rows`): it is not imported here, so that the two modules do not import each other.
 """
 
 from __future__ import annotations
@@ -23,14 +26,13 @@ from peft import PeftModel
 from transformers import PreTrainedModel
 
 from ..prompted_forward import label_logits, position_logits, prompt_embeddings
-from .classification import TokenizedTask
 from .sequence_rows import SequenceRow, collate_rows, unpadded
 
 
 class LabelScorer:
     """The rows and the reading plan of one tokenized task's label words."""
 
-    def __init__(self, tokenized: TokenizedTask):
+    def __init__(self, tokenized):
         self.tokenized = tokenized
         self.masked = tokenized.masked_lm
         words = [(c, ids) for c, class_words in enumerate(tokenized.label_word_tokens) for ids in class_words]
@@ -114,7 +116,7 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def label_scorer(tokenized: TokenizedTask) -> LabelScorer:
+def label_scorer(tokenized) -> LabelScorer:
     """The (cached) scorer of a tokenized task."""
     scorer = getattr(tokenized, "_label_scorer", None)
     if scorer is None:
@@ -123,7 +125,7 @@ def label_scorer(tokenized: TokenizedTask) -> LabelScorer:
     return scorer
 
 
-def class_scores(model: PreTrainedModel | PeftModel, tokenized: TokenizedTask, input_ids: torch.Tensor,
+def class_scores(model: PreTrainedModel | PeftModel, tokenized, input_ids: torch.Tensor,
                  attention_mask: torch.Tensor, label_positions: torch.Tensor, use_prompt: bool = True) -> torch.Tensor:
     """(batch, classes) class scores of an encoded batch (`TokenizedTask.encode`), for label words of any length.
 

@@ -25,7 +25,7 @@ from ..student.layers import student_lineage
 from ..tasks.defaults import Task, task_from_record
 from .config import TransferConfig
 from .public_logits import compute_label_logits, public_text_list
-from .sequence_trainer import SequenceTransferTrainer, distilled_positions, needs_sequence_transfer
+from .sequence_trainer import SequenceTransferTrainer
 from .trainer import PromptTransferTrainer, check_compatible
 
 
@@ -107,7 +107,7 @@ def transfer_prompt(
         check_compatible(student_prompted, t)
 
     tokenized = task.tokenized(tokenizer, masked_lm=is_masked_lm(student))
-    sequence = needs_sequence_transfer(tokenized)
+    sequence = tokenized.needs_sequence_transfer
     bs = args.cache_batch_size
     student_constants = None
     if args.cache_constants and not sequence:
@@ -161,7 +161,7 @@ def transfer_prompt(
             final_loss=_last_loss(trainer, output),
             public_agreement=trainer.monitor.last["monitor_agreement"] if trainer.monitor.last else None,
             alpha_source=run_args.alpha_source,
-            distilled_positions=distilled_positions(tokenized) if sequence else None,
+            distilled_positions=tokenized.distilled_positions,
         )
         if run_args.should_save:
             save_prompt(p_t, run_args.output_dir)  # the provider's working copy, next to the checkpoints

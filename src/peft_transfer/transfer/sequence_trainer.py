@@ -1,7 +1,7 @@
 """`SequenceTransferTrainer`: POST when the task's answer spans several tokens - the transfer loss (Eq. 3-5,
 full vocabulary, L1 and L2, α, T) at every position of a teacher-forced sequence after each public input.
 
-Which sequence, for public texts that have no labels:
+Which sequence, for public texts that have no labels, is the task's choice (`tokenized.public_rows`):
 - label words that split (`label_scoring`): each word's tokens, as the class scores read them (causal: the
   label position once, then each splitting word's later positions with its earlier tokens fed; masked: one
   row per word length, every mask). These are exactly the distributions the class scores depend on.
@@ -30,8 +30,7 @@ from transformers import Trainer
 
 from ..errors import PeftTransferError
 from ..prompted_forward import is_masked_lm, position_logits
-from ..tasks.label_scoring import class_scores, label_scorer
-from ..tasks.sequence_rows import SequenceRow, collate_rows, teacher_forced, unpadded
+from ..tasks.sequence_rows import SequenceRow, collate_rows
 from .config import TransferConfig
 from .loss import transfer_loss
 from .monitor import TransferMonitor
@@ -39,38 +38,6 @@ from .public_logits import public_text_list
 from .trainer import PromptTransferTrainer, check_compatible
 
 logger = logging.getLogger(__name__)
-
-
-def needs_sequence_transfer(tokenized) -> bool:
-    """True for generation tasks and for classification tasks with label words that split."""
-    return tokenized.task.kind == "generation" or tokenized.multi_token
-
-
-def distilled_positions(tokenized) -> str:
-    """Where the POST terms are taken, for the transfer record."""
-    task = tokenized.task
-    if task.kind == "generation":
-        return (f"every token of the student+p_s greedy continuation of each public input (at most "
-                f"{task.max_new_tokens} tokens, stop included)")
-    if tokenized.masked_lm:
-        return "every mask of one row per label-word length (as many masks as the word has tokens)"
-    return "the label position and every later token of each label word that splits (teacher-forced)"
-
-
-def public_rows(tokenized, texts: list[str], student: PeftModel, batch_size: int = 16) -> list[list[SequenceRow]]:
-    """The teacher-forced rows of each public text (see the module docstring)."""
-    if not texts:
-        return []
-    batch = tokenized.encode(texts)
-    prefixes = unpadded(batch["input_ids"], batch["attention_mask"])
-    if tokenized.task.kind != "generation":
-        scorer = label_scorer(tokenized)
-        return [scorer.transfer_rows(p) for p in prefixes]
-    from ..tasks.decoding import generate_continuations
-
-    continuations = generate_continuations(student, tokenized.tokenizer, tokenized.task, texts, use_prompt=True,
-                                           batch_size=batch_size, progress="student+p_s continuations")
-    return [[teacher_forced(p, y)] for p, y in zip(prefixes, continuations) if y]
 
 
 @torch.no_grad()
@@ -137,8 +104,8 @@ class SequenceRowCollator:
 
 class SequenceTransferMonitor(TransferMonitor):
     """`TransferMonitor` on held-out public rows: the transfer loss over their positions, and agreement with
-    student+p_s - on the class (argmax of the class scores) for classification, on the next token (argmax at
-    each continuation position) for generation."""
+    student+p_s on what the task compares (`tokenized.transfer_predictions`: the class for classification, the
+    next token at each continuation position for generation)."""
 
     def __init__(self, tokenized, texts: list[str], rows: list[SequenceRow], constants: list[torch.Tensor],
                  student: PeftModel, alpha: float, temperature: float, every: int, batch_size: int = 16):
@@ -147,18 +114,9 @@ class SequenceTransferMonitor(TransferMonitor):
         self.alpha, self.temperature, self.every, self.batch_size = alpha, temperature, every, batch_size
         self.last: dict | None = None
         self.side = "right" if tokenized.masked_lm else "left"
-        self.generation = tokenized.task.kind == "generation"
-        self._source_classes = None
-        if texts and not self.generation:
-            self._source_classes = self._classes(student)
-
-    @torch.no_grad()
-    def _classes(self, model: PeftModel) -> torch.Tensor:
-        out = []
-        for start in range(0, len(self.texts), self.batch_size):
-            batch = self.tokenized.encode(self.texts[start : start + self.batch_size])
-            out.append(class_scores(model, self.tokenized, **batch).argmax(-1).cpu())
-        return torch.cat(out)
+        self._source = None
+        if texts and self.constants is not None:
+            self._source = tokenized.transfer_predictions(student, texts, self.constants[:, 0], batch_size)
 
     @torch.no_grad()
     def measure(self, model: torch.nn.Module) -> dict:
@@ -167,10 +125,8 @@ class SequenceTransferMonitor(TransferMonitor):
                                       batch_size=self.batch_size))
         sp, su, tu = self.constants.unbind(1)
         loss = transfer_loss(logits, sp, su, tu, self.alpha, self.temperature).item()
-        if self.generation:
-            agreement = (logits.argmax(-1) == sp.argmax(-1)).float().mean().item()
-        else:
-            agreement = (self._classes(prompt_model) == self._source_classes).float().mean().item()
+        ours = self.tokenized.transfer_predictions(prompt_model, self.texts, logits, self.batch_size)
+        agreement = (ours == self._source).float().mean().item()
         return {"monitor_loss": loss, "monitor_agreement": agreement}
 
 
@@ -202,8 +158,8 @@ class SequenceTransferTrainer(PromptTransferTrainer):
         if not train_texts:
             raise PeftTransferError("The public set is too small: no texts left for training after the monitor's.")
         bs = args.cache_batch_size
-        train_rows = [r for rows in public_rows(self.tokenized, train_texts, student, bs) for r in rows]
-        monitor_rows = [r for rows in public_rows(self.tokenized, monitor_texts, student, bs) for r in rows]
+        train_rows = [r for rows in self.tokenized.public_rows(train_texts, student, bs) for r in rows]
+        monitor_rows = [r for rows in self.tokenized.public_rows(monitor_texts, student, bs) for r in rows]
         if not train_rows:
             raise PeftTransferError("No public text gave a sequence to distil on (empty continuations).")
         self.num_positions = sum(len(r.positions) for r in train_rows)

@@ -1,7 +1,11 @@
-"""`PrivatePromptTrainer`: the data owner tunes a soft prompt on labelled private data, optionally with DP-SGD.
+"""`PrivatePromptTrainer`: the data owner tunes a soft prompt on private data, optionally with DP-SGD.
 
-The privacy unit is one example: the loss is a per-example cross-entropy over the task's class scores
-(`label_scoring.class_scores`, label words of any length), never HF's token mean over a batch.
+One trainer serves every task kind: it asks the task for what differs (the task protocol, see
+`tasks.classification`): `task.training_data` checks and prepares the rows, `tokenized.training_collator` batches
+them, `tokenized.example_outputs` and `tokenized.example_losses` give each example's loss - the cross-entropy of
+its class scores (label words of any length) for classification, the mean negative log-likelihood of its own
+target tokens, teacher-forced, for generation. The privacy unit is one example: never HF's token mean over a
+batch.
 
 DP is Opacus 1.6, assembled from its parts rather than `PrivacyEngine.make_private`, for three reasons:
 (1) only the prompt encoder needs per-sample gradients, so `GradSampleModule` hooks just that module and
@@ -9,7 +13,7 @@ the PeftModel itself stays unwrapped and saveable (what `make_private(wrap_model
 logical Poisson batch is split into physical micro-batches inside one `training_step`, clipping each
 micro-batch's per-example gradients into `summed_grad` (what `BatchMemoryManager` does with skipped steps,
 without the Trainer counting micro-batches as steps); (3) an empty Poisson batch must still take a
-noise-only step. Per-example gradients are exact because `label_logits` embeds the prompt from a
+noise-only step. Per-example gradients are exact because `prompted_forward` embeds the prompt from a
 (batch, n_virtual) index matrix (stock PEFT embeds one row and repeats it, which hides the batch from
 Opacus); tests compare them with a one-example-at-a-time loop.
 
@@ -51,9 +55,8 @@ from ..prompts.handover import check_export_destination, export_prompt, save_pro
 from ..prompts.model import create_prompt_model
 from ..provenance import DPRecord
 from ..rerun_guard import checkpoint_step, guard_rerun
-from ..tasks.classification import ClassificationTask, TokenizedTask
-from ..tasks.label_scoring import class_scores
-from ..tasks.labels import encode_labels
+from ..tasks.classification import TokenizedTask
+from ..tasks.defaults import Task
 from .config import PrivatePromptConfig
 from .micro_batches import micro_batches
 
@@ -61,25 +64,10 @@ ACCOUNTANT_FILE = "dp_accountant.json"
 logger = logging.getLogger(__name__)
 
 
-class LabelledTextCollator:
-    """Rows {text, label} -> {input_ids, attention_mask, label_positions, labels}; an empty list gives an
-    empty batch (Poisson sampling draws those)."""
-
-    def __init__(self, tokenized: TokenizedTask, text_column: str = "text", label_column: str = "label"):
-        self.tokenized, self.text_column, self.label_column = tokenized, text_column, label_column
-
-    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        labels = torch.tensor([int(f[self.label_column]) for f in features], dtype=torch.long)
-        if not features:
-            empty = torch.zeros(0, 1, dtype=torch.long)
-            return {"input_ids": empty, "attention_mask": empty.clone(),
-                    "label_positions": torch.zeros(0, dtype=torch.long), "labels": labels}
-        return {**self.tokenized.encode([f[self.text_column] for f in features]), "labels": labels}
-
-
-class PromptClassifier(torch.nn.Module):
-    """A prompted model seen as `batch -> class scores (batch, classes)`. The base model stays in eval mode
-    (no dropout); the prompt encoder follows train/eval (Opacus hooks only record in training mode)."""
+class PromptedTaskModel(torch.nn.Module):
+    """A prompted model seen as `batch -> the task's per-example outputs` (`tokenized.example_outputs`: class
+    scores, or logits at a generation target's positions). The base model stays in eval mode (no dropout); the
+    prompt encoder follows train/eval (Opacus hooks only record in training mode)."""
 
     def __init__(self, prompt_model: PeftModel, tokenized: TokenizedTask):
         super().__init__()
@@ -90,31 +78,15 @@ class PromptClassifier(torch.nn.Module):
     def prompt_encoder(self) -> torch.nn.Module:
         return self.prompt_model.prompt_encoder[self.prompt_model.active_adapter]
 
-    def forward(self, input_ids, attention_mask, label_positions, labels=None, **_) -> torch.Tensor:
-        return class_scores(self.prompt_model, self.tokenized, input_ids, attention_mask, label_positions)
+    def forward(self, input_ids, attention_mask, labels=None, **batch) -> torch.Tensor:
+        return self.tokenized.example_outputs(self.prompt_model,
+                                              {"input_ids": input_ids, "attention_mask": attention_mask, **batch})
 
     def train(self, mode: bool = True):
         super().train(mode)
         self.prompt_model.eval()
         self.prompt_encoder.train(mode)
         return self
-
-
-def check_labelled_data(data: Dataset, task: ClassificationTask, batch_size: int) -> None:
-    """Refuse data the tuning cannot use: missing columns, labels outside the task's classes, too few rows."""
-    missing = [c for c in (task.text_column, task.label_column) if c not in data.column_names]
-    if missing:
-        raise PeftTransferError(f"The training data has no {missing} column(s) (columns: {data.column_names}); "
-                                f"task {task.name!r} reads text from {task.text_column!r} and labels from "
-                                f"{task.label_column!r}.")
-    labels = data[task.label_column]
-    bad = sorted({y for y in labels if not isinstance(y, int) or not 0 <= y < task.num_classes}, key=str)
-    if bad:
-        raise PeftTransferError(f"Labels {bad[:5]} are outside task {task.name!r}'s classes 0..{task.num_classes - 1} "
-                                f"({task.class_names}); give class indices or class names.")
-    if len(data) < batch_size:
-        raise PeftTransferError(f"Only {len(data)} training examples for a batch size of {batch_size}; use a smaller "
-                                "batch size (--batch-size; per_device_train_batch_size) or more data.")
 
 
 class _EpsilonStop(TrainerCallback):
@@ -130,8 +102,9 @@ class _EpsilonStop(TrainerCallback):
 
 
 class PrivatePromptTrainer(Trainer):
-    """Tune a soft prompt for `task` on labelled `train_dataset` (columns `task.text_column`,
-    `task.label_column`), with (ε, δ)-DP when `args` asks for it (see `PrivatePromptConfig`).
+    """Tune a soft prompt for `task` (classification or generation) on `train_dataset` (columns
+    `task.text_column` and `task.label_column`: class labels, or a generation task's targets), with (ε, δ)-DP
+    when `args` asks for it (see `PrivatePromptConfig`).
 
     `model` is a plain model (a new prompt is created with `create_prompt_model`) or a PeftModel whose
     active prompt is tuned. The tuned PeftModel is `trainer.prompt_model`; `trainer.dp_record()` gives the
@@ -139,19 +112,12 @@ class PrivatePromptTrainer(Trainer):
     """
 
     loss_is_scaled_for_ga = True  # training_step scales the loss itself
-    # what a task kind changes (generation_tuning.PrivateGenerationTrainer swaps them): data check, model, batches
-    check_data = staticmethod(check_labelled_data)
-    wrapper_class = PromptClassifier
-    collator_class = LabelledTextCollator
 
     def __init__(self, model: PreTrainedModel | PeftModel, args: PrivatePromptConfig, train_dataset: Dataset,
-                 task: ClassificationTask, processing_class, eval_dataset: Dataset | None = None,
-                 callbacks: list | None = None):
+                 task: Task, processing_class, eval_dataset: Dataset | None = None, callbacks: list | None = None):
         if not isinstance(args, PrivatePromptConfig):
             raise PeftTransferError("PrivatePromptTrainer needs a PrivatePromptConfig as args.")
-        if getattr(task, "kind", "classification") == "classification":
-            train_dataset = encode_labels(train_dataset, task)  # class names -> indices
-        self.check_data(train_dataset, task, args.per_device_train_batch_size)
+        train_dataset = task.training_data(train_dataset, args.per_device_train_batch_size)
         if args.private and args.noise_seed is not None:
             warnings.warn("noise_seed is set: the DP noise can be regenerated by anyone who knows it, so the "
                           "guarantee holds only while it stays secret. Leave it unset for prompts you share.",
@@ -171,18 +137,15 @@ class PrivatePromptTrainer(Trainer):
                                         init_text=args.prompt_init_text)
         self.prompt_model, self.task = model, task
         self.tokenized = task.tokenized(processing_class, masked_lm=is_masked_lm(model))
-        columns = [task.text_column, task.label_column]
-        train_dataset = train_dataset.select_columns(columns)
         if eval_dataset is not None:
-            self.check_data(eval_dataset, task, 1)
-            eval_dataset = eval_dataset.select_columns(columns)
+            eval_dataset = task.training_data(eval_dataset, 1)
         self.num_train_examples = len(train_dataset)
         self.sample_rate = args.per_device_train_batch_size / self.num_train_examples
         self.delta = args.resolved_delta(self.num_train_examples) if args.private else 0.0
         self.accountant = create_accountant(args.accountant) if args.private else None
         self.noise = None
         self._epsilons: dict = {}
-        wrapper = self.wrapper_class(model, self.tokenized)
+        wrapper = PromptedTaskModel(model, self.tokenized)
         if args.private:
             # hooks on the prompt encoder only; the PeftModel is not wrapped (it stays saveable)
             self.grad_sampler = GradSampleModule(wrapper.prompt_encoder, batch_first=True, loss_reduction="sum",
@@ -192,7 +155,7 @@ class PrivatePromptTrainer(Trainer):
         if args.private and args.stop_at_epsilon is not None:
             callbacks.append(_EpsilonStop(self))
         super().__init__(model=wrapper, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                         data_collator=self.collator_class(self.tokenized, *columns),
+                         data_collator=self.tokenized.training_collator(),
                          processing_class=processing_class, callbacks=callbacks)
         if args.private:
             self.noise = self._noise_multiplier()
@@ -285,14 +248,13 @@ class PrivatePromptTrainer(Trainer):
         return None if self.args.private else super()._get_grad_norm(model, grad_norm)
 
     def example_losses(self, model, inputs) -> torch.Tensor:
-        """Cross-entropy of each example's class scores (batch,)."""
-        scores = model(inputs["input_ids"], inputs["attention_mask"], inputs["label_positions"])
-        return torch.nn.functional.cross_entropy(scores, inputs["labels"].to(scores.device), reduction="none")
+        """(batch,) loss of each example (`tokenized.example_losses`): the privacy unit."""
+        return self.tokenized.example_losses(model(**inputs), inputs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        scores = model(inputs["input_ids"], inputs["attention_mask"], inputs["label_positions"])
-        loss = torch.nn.functional.cross_entropy(scores, inputs["labels"].to(scores.device))
-        return (loss, {"logits": scores}) if return_outputs else loss
+        outputs = model(**inputs)
+        loss = self.tokenized.example_losses(outputs, inputs).mean()
+        return (loss, {"logits": outputs}) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         """One logical batch, in physical micro-batches (grouped by length, `micro_batches`). Under DP each
@@ -426,23 +388,20 @@ class PrivatePromptTrainer(Trainer):
                 "calibrate σ for the new plan.")
 
 
-def tune_prompt(model: PreTrainedModel | PeftModel, tokenizer, task: ClassificationTask, train_dataset: Dataset,
+def tune_prompt(model: PreTrainedModel | PeftModel, tokenizer, task: Task, train_dataset: Dataset,
                 args: PrivatePromptConfig, resume_from_checkpoint: str | bool | None = None,
                 eval_dataset: Dataset | None = None, callbacks: list | None = None,
                 export_dir: str | None = None) -> PeftModel:
-    """Tune a soft prompt for `task` (classification, or generation: `PrivateGenerationTrainer`) on
-    `train_dataset` (DP as `args` says). Checkpoints, logs, the accountant state and a final copy stay in
-    `args.output_dir` (the data owner's working folder); the handover export (adapter + provenance with the DP
-    record + card, nothing else) goes to `export_dir` (default `<output_dir>/export`), which must not hold
-    other files. Hand over only the export. Returns the prompted model (eval mode); its config's `dp` holds
-    the guarantee."""
+    """Tune a soft prompt for `task` (classification or generation) on `train_dataset` (DP as `args` says).
+    Checkpoints, logs, the accountant state and a final copy stay in `args.output_dir` (the data owner's working
+    folder); the handover export (adapter + provenance with the DP record + card, nothing else) goes to
+    `export_dir` (default `<output_dir>/export`), which must not hold other files. Hand over only the export.
+    Returns the prompted model (eval mode); its config's `dp` holds the guarantee."""
     export_dir = export_dir or os.path.join(args.output_dir, "export")
     check_export_destination(export_dir)  # before the expensive part
-    trainer_class = PrivatePromptTrainer
-    if task.kind == "generation":
-        from .generation_trainer import PrivateGenerationTrainer as trainer_class
     # the trainer checks the data (columns, labels, size) before anything is written or deleted
-    trainer = trainer_class(model, args, train_dataset, task, tokenizer, eval_dataset=eval_dataset, callbacks=callbacks)
+    trainer = PrivatePromptTrainer(model, args, train_dataset, task, tokenizer, eval_dataset=eval_dataset,
+                                   callbacks=callbacks)
     resume = resume_from_checkpoint not in (None, False)
     guard_rerun(args.output_dir, tune_settings(model, task, trainer.train_dataset, args), resume,
                 Path(args.output_dir).glob("checkpoint-*"), write=args.should_save, what="prompt tuning")
@@ -467,7 +426,7 @@ _TUNE_SETTINGS = ("num_virtual_tokens", "prompt_init_text", "target_epsilon", "t
                   "lr_scheduler_type", "weight_decay", "optim", "seed", "num_train_epochs")
 
 
-def tune_settings(model, task: ClassificationTask, train_dataset: Dataset, args: PrivatePromptConfig) -> dict:
+def tune_settings(model, task: Task, train_dataset: Dataset, args: PrivatePromptConfig) -> dict:
     """What determines the prompt besides the step budget (`rerun_guard`): the model, the task, the training
     data's content (a hash: no text), the prompt, DP and optimiser settings."""
     from ..prompts.model import model_id
