@@ -2,7 +2,7 @@
 
 `--out` receives the handover export (adapter, provenance with the DP record, card: what may leave this
 machine); checkpoints, logs and the accountant state go to `--work-dir` (default `<out>-work`), which stays.
-Under `--epsilon` the settings left out come from the DP plan (`tune_settings`, `peft_transfer.tune.dp_plan`).
+Under `--epsilon` the settings left out come from the DP plan (`peft_transfer.tune.settings`, `tune.dp_plan`).
 """
 
 from __future__ import annotations

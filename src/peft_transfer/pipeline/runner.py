@@ -181,30 +181,29 @@ def _has_checkpoint(folder: Path) -> bool:
 
 def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float, folder: Path) -> str:
     from ..prompts.model import hidden_size
-    from ..tune.config import PrivatePromptConfig, default_delta
+    from ..tune.config import PrivatePromptConfig
+    from ..tune.dp_plan import noise_warning
+    from ..tune.settings import resolve_settings
     from ..tune.trainer import tune_prompt
 
     if _done(folder):
         return str(folder)
     t = config.tune
-    batch, steps, lr, physical = t.batch_size, t.max_steps, t.learning_rate, None
-    budget = t.budget_examples or t.max_steps * t.batch_size
-    if t.budget_examples:
-        steps = max(1, budget // batch)
-    if not math.isinf(epsilon) and t.dp_plan:
-        from ..tune.dp_plan import noise_warning, physical_batch, plan_dp
-
-        plan = plan_dp(len(train), epsilon, default_delta(len(train)), t.num_virtual_tokens * hidden_size(model),
-                       budget_examples=budget)
-        batch, steps, lr, physical = plan.batch_size, plan.steps, plan.learning_rate, physical_batch(
-            plan.batch_size, task.max_length)
-        _say(plan.describe(epsilon))
-        warning = noise_warning(plan)
+    # tune.batch_size, max_steps and learning_rate: the DP plan's to choose when it is on, else used as given
+    given = {} if t.dp_plan and not math.isinf(epsilon) else dict(
+        batch_size=t.batch_size, learning_rate=t.learning_rate, max_steps=None if t.budget_examples else t.max_steps)
+    settings = resolve_settings(len(train), hidden_size(model), task.max_length, epsilon, dp_plan=t.dp_plan,
+                                budget_examples=t.budget_examples or t.max_steps * t.batch_size,
+                                num_virtual_tokens=t.num_virtual_tokens, round_steps_up=False, **given)
+    if settings.plan is not None:
+        _say(settings.plan.describe(epsilon))
+        warning = noise_warning(settings.plan)
         if warning:
             _say(warning.replace("--budget-examples", "tune.budget_examples"))
     args = PrivatePromptConfig(
-        output_dir=str(_work(folder)), num_virtual_tokens=t.num_virtual_tokens, learning_rate=lr,
-        max_steps=steps, per_device_train_batch_size=batch, physical_batch_size=physical,
+        output_dir=str(_work(folder)), num_virtual_tokens=settings.num_virtual_tokens,
+        learning_rate=settings.learning_rate, max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size, physical_batch_size=settings.physical_batch_size,
         max_grad_norm=t.max_grad_norm, target_epsilon=None if math.isinf(epsilon) else epsilon, seed=config.seed,
         logging_steps=10, save_steps=25, use_cpu=not _cuda(),
     )

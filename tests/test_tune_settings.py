@@ -1,0 +1,87 @@
+"""`tune.settings.resolve_settings`: the one DP-settings resolver. `peft-transfer tune` (its flags) and the
+pipeline (`run`'s tune section) get the same batch / steps / lr / prompt length / micro-batch for the same inputs."""
+
+import argparse
+import math
+
+import pytest
+from tiny_models import make_model
+
+import peft_transfer.tune.trainer as tune_trainer
+from peft_transfer import PeftTransferError, get_task
+from peft_transfer.cli.tune_settings import resolve
+from peft_transfer.pipeline.config import PipelineConfig, TuneSettings
+from peft_transfer.pipeline.runner import _tune
+from peft_transfer.prompts.model import hidden_size
+from peft_transfer.tune.config import default_delta
+from peft_transfer.tune.dp_plan import DP_LEARNING_RATE, physical_batch
+from peft_transfer.tune.settings import NON_DP_BATCH, NON_DP_LR, NON_DP_VIRTUAL, resolve_settings
+
+N = 640
+TASK = get_task("rotten_tomatoes")
+
+
+def _flags(**given) -> argparse.Namespace:
+    flags = dict(epsilon=None, budget_examples=None, epochs=None, batch_size=None, max_steps=None, learning_rate=None,
+                 num_virtual_tokens=None, physical_batch_size=None)
+    return argparse.Namespace(**{**flags, **given})
+
+
+def _cli(model, epsilon, **flags) -> tuple:
+    dp = epsilon is not None and not math.isinf(epsilon)
+    s = resolve(_flags(epsilon=epsilon, **flags), N, hidden_size(model), TASK.max_length,
+                default_delta(N) if dp else None)  # what `tune` passes without --delta
+    return s.batch_size, s.max_steps, s.learning_rate, s.num_virtual_tokens, s.physical_batch_size
+
+
+def _pipeline(model, epsilon, tmp_path, monkeypatch, **tune) -> tuple:
+    """What `run` hands `tune_prompt` for its tuning stage (training itself replaced by a recorder)."""
+    seen = {}
+    monkeypatch.setattr(tune_trainer, "tune_prompt", lambda *a, **kw: seen.setdefault("args", a[4]))
+    _tune(model, None, TASK, list(range(N)), PipelineConfig(tune=TuneSettings(**tune)), epsilon, tmp_path / "p")
+    a = seen["args"]
+    return a.per_device_train_batch_size, a.max_steps, a.learning_rate, a.num_virtual_tokens, a.physical_batch_size
+
+
+def test_cli_and_pipeline_get_the_same_dp_plan(tmp_path, monkeypatch):
+    model = make_model("llama")
+    cli = _cli(model, 8.0, budget_examples=512, num_virtual_tokens=4)
+    pipeline = _pipeline(model, 8.0, tmp_path, monkeypatch, budget_examples=512, num_virtual_tokens=4)
+    assert cli == pipeline
+    batch, steps, lr, virtual, physical = cli
+    # planned, not the config's batch 16 / 50 steps / lr 1e-3: q <= 0.1 and >= 16 steps of 512 examples allow 32
+    assert batch in (8, 16, 32) and steps == 512 // batch and lr == DP_LEARNING_RATE and virtual == 4
+    assert physical == physical_batch(batch, TASK.max_length)
+
+
+def test_cli_and_pipeline_get_the_same_settings_without_dp(tmp_path, monkeypatch):
+    model = make_model("llama")
+    given = dict(batch_size=24, learning_rate=0.05, num_virtual_tokens=8)
+    for epsilon in (None, math.inf):
+        assert _cli(model, epsilon, max_steps=7, **given) == (24, 7, 0.05, 8, None)
+    assert _pipeline(model, math.inf, tmp_path, monkeypatch, max_steps=7, **given) == (24, 7, 0.05, 8, None)
+    # the DP plan switched off: the YAML's settings as given, under DP too
+    assert _pipeline(model, 8.0, tmp_path, monkeypatch, max_steps=7, dp_plan=False, **given) == (24, 7, 0.05, 8, None)
+    # a budget that the batch divides: the same steps
+    assert _cli(model, None, budget_examples=240, **given) == (24, 10, 0.05, 8, None)
+    assert _pipeline(model, math.inf, tmp_path, monkeypatch, budget_examples=240, **given) == (24, 10, 0.05, 8, None)
+
+
+def test_resolver_defaults_and_the_budget_rounding_of_each_caller():
+    s = resolve_settings(N, 32, 128)
+    assert (s.batch_size, s.max_steps, s.num_train_epochs, s.learning_rate, s.num_virtual_tokens, s.plan) == (
+        NON_DP_BATCH, -1, 1.0, NON_DP_LR, NON_DP_VIRTUAL, None)
+    assert resolve_settings(N, 32, 128, epochs=2.5).num_train_epochs == 2.5
+    # without the plan, a budget the batch does not divide: the CLI rounds the steps up, the pipeline down
+    assert resolve_settings(N, 32, 128, budget_examples=100).max_steps == 7
+    assert resolve_settings(N, 32, 128, budget_examples=100, round_steps_up=False).max_steps == 6
+    assert resolve_settings(N, 32, 128, budget_examples=8, round_steps_up=False).max_steps == 1
+    # under DP, flags given win over the plan; --epochs sets the budget; δ defaults to the trainer's 1/(10 N)
+    s = resolve_settings(N, 32, 128, 8.0, batch_size=16, max_steps=5, learning_rate=0.5, physical_batch_size=3)
+    assert (s.batch_size, s.max_steps, s.learning_rate, s.physical_batch_size, s.num_virtual_tokens) == (
+        16, 5, 0.5, 3, 4)
+    assert s.num_train_epochs == 1.0 and s.plan is not None
+    assert resolve_settings(N, 32, 128, 8.0, epochs=2.0).plan.budget_examples == 2 * N
+    assert resolve_settings(N, 32, 128, 8.0, dp_plan=False).plan is None
+    with pytest.raises(PeftTransferError, match="larger than the 640 training examples"):
+        resolve_settings(N, 32, 128, 8.0, batch_size=N + 1)
