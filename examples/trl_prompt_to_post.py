@@ -45,11 +45,7 @@ train = load_labelled(args.data or task.name, split="train", limit=args.limit)
 
 def prompt_completion(row: dict) -> dict:
     """The task's template around the text; the completion is what the prompt should make the model say."""
-    if task.kind == "generation":
-        completion = " " + row[task.target_column].strip() + (task.stop or "")
-    else:
-        completion = task.label_words[row[task.label_column]][0]
-    return {"prompt": tokenized.render(row[task.text_column]), "completion": completion}
+    return {"prompt": tokenized.render(row[task.text_column]), "completion": task.answer_text(row)}
 
 
 sft_data = Dataset.from_list([prompt_completion(row) for row in train])

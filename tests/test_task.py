@@ -106,3 +106,11 @@ def test_default_tasks_fit_the_tiny_tokenizer():
     for task in (rotten_tomatoes_task(), bbc_news_task()):
         for masked in (False, True):
             assert len(task.tokenized(tok, masked_lm=masked).label_token_ids) == task.num_classes
+
+
+def test_each_task_kind_says_what_the_model_should_answer():
+    from peft_transfer.tasks.defaults import get_task
+
+    sentiment, titles = get_task("rotten_tomatoes"), get_task("bbc_titles")
+    assert sentiment.answer_text({"text": "fine", "label": 1}) == sentiment.label_words[1][0]
+    assert titles.answer_text({"text": "article", "target": " A title "}) == " A title" + (titles.stop or "")

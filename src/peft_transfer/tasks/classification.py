@@ -88,6 +88,10 @@ class ClassificationTask:
     def num_classes(self) -> int:
         return len(self.label_words)
 
+    def answer_text(self, row: dict) -> str:
+        """What the prompted model should say after the template for `row`: its class's first label word."""
+        return self.label_words[row[self.label_column]][0]
+
     def record(self) -> TaskRecord:
         return TaskRecord(name=self.name, template=self.template, label_words=self.label_words,
                           class_names=list(self.class_names or []))

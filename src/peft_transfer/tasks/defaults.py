@@ -47,10 +47,6 @@ def bbc_titles_task() -> GenerationTask:
 DEFAULT_TASKS = {"rotten_tomatoes": rotten_tomatoes_task, "bbc_news": bbc_news_task, "bbc_titles": bbc_titles_task}
 
 
-def is_generation(task) -> bool:
-    return isinstance(task, GenerationTask)
-
-
 def get_task(name: str) -> Task:
     """A default task by name (the name of its embedded data set)."""
     if name not in DEFAULT_TASKS:

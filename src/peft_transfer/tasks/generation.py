@@ -62,6 +62,10 @@ class GenerationTask:
     def label_words(self) -> list:
         return []
 
+    def answer_text(self, row: dict) -> str:
+        """What the prompted model should say after the template for `row`: its target, then the stop string."""
+        return " " + row[self.target_column].strip() + (self.stop or "")
+
     def record(self) -> TaskRecord:
         return TaskRecord(name=self.name, template=self.template, label_words=[], class_names=[], kind=self.kind,
                           max_new_tokens=self.max_new_tokens, stop=self.stop)
