@@ -167,17 +167,33 @@ def test_folded_map_gives_y_plus_m_t_after_the_layer_before_the_block(arch):
 @pytest.mark.parametrize("arch", FOLDABLE)
 def test_least_squares_fits_the_block_better_than_removal(arch, cache_dir):
     _, cache = _calibrated(arch, cache_dir)
-    for objective in ("ls", "cos"):
-        fit = fit_linear_map(cache, [2, 4], objective, FAST_LINEAR)
-        fitted = fit.metrics["fitted"]
-        assert fitted["fit_mse"] < fitted["removed_mse"], (arch, objective, fitted)
-        assert fit.metrics["held_out"]["fit_cos"] <= fit.metrics["held_out"]["removed_cos"]
+    plain = fit_linear_map(cache, [2, 4], "ls", LinearMapSettings(weighting="none"))
+    assert plain.metrics["fitted"]["fit_mse"] < plain.metrics["fitted"]["removed_mse"], plain.metrics
+    relative = fit_linear_map(cache, [2, 4], "ls")  # default: each token's error relative to its target
+    assert relative.metrics["fitted"]["fit_rel"] < relative.metrics["fitted"]["removed_rel"], relative.metrics
     cos = fit_linear_map(cache, [2, 4], "cos", FAST_LINEAR)
-    ls = fit_linear_map(cache, [2, 4], "ls", FAST_LINEAR)
-    assert cos.metrics["held_out"]["fit_cos"] <= ls.metrics["held_out"]["fit_cos"] + 1e-7  # best-on-held-out kept
-    # ridge 0 is the plain least squares; a huge ridge pulls T to the identity (= removal)
+    held = cos.metrics["held_out"]
+    assert held["fit_cos"] <= held["removed_cos"] and held["fit_cos"] <= relative.metrics["held_out"]["fit_cos"] + 1e-7
+    # a huge ridge pulls T to the identity (= removal)
     far = fit_linear_map(cache, [2, 4], "ls", LinearMapSettings(ridge=1e9))
-    assert far.metrics["fitted"]["fit_mse"] == pytest.approx(far.metrics["fitted"]["removed_mse"], rel=1e-4)
+    assert far.metrics["fitted"]["fit_rel"] == pytest.approx(far.metrics["fitted"]["removed_rel"], rel=1e-4)
+
+
+def test_relative_least_squares_is_not_captured_by_massive_activation_tokens():
+    from peft_transfer.distill.linear_map import least_squares_map
+
+    gen = torch.Generator().manual_seed(0)
+    m = torch.randn(400, 8, generator=gen)
+    true = torch.eye(8) + 0.5 * torch.randn(8, 8, generator=gen)
+    target = m @ true
+    target[::50] = 1e4 * torch.randn(8, 8, generator=gen)  # 8 tokens of huge norm that follow no map
+    normal = torch.ones(400, dtype=torch.bool)
+    normal[::50] = False
+    plain = least_squares_map(m, target, ridge=0.0)
+    relative = least_squares_map(m, target, ridge=0.0, weights=1 / target.pow(2).sum(-1))
+    assert (relative - true).norm() < 0.05 * true.norm() < (plain - true).norm()
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(m[normal] @ relative, target[normal]).mean() > 0.99 > cos(m[normal] @ plain, target[normal]).mean()
 
 
 def test_gemma3_linear_map_is_refused_clearly(cache_dir):
@@ -203,6 +219,9 @@ def test_trained_replacement_is_h_plus_mlp_branch_and_learns(arch, cache_dir):
     assert lineage.kept_layers == [0, 1, 2, 4, 5] and lineage.replacement_layers == [2]
     fit = result.fits[0]["metrics"]
     assert fit["fitted"]["final"] < fit["fitted"]["start"] and fit["held_out"]["final"] <= fit["held_out"]["start"]
+    mse = compress_student(teacher, [0, 1, 4, 5], "trained", calibration=cache, progress=False,
+                           replacement=ReplacementSettings(steps=40, eval_every=10, learning_rate=1e-3, loss="mse"))
+    assert mse.fits[0]["metrics"]["fitted"]["final"] < mse.fits[0]["metrics"]["fitted"]["start"]  # LLM-Streamline's
     layer = layer_list(student)[2]
     with torch.no_grad():
         hidden = student(_ids(), output_hidden_states=True).hidden_states
@@ -308,7 +327,7 @@ def test_cli_compress_writes_a_standard_folder_and_heals_with_distill(tmp_path, 
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["method"] == "linear-cos" and summary["num_layers"] == 3
     assert summary["calibration"]["tokens"] == 320 and summary["build_seconds"] > 0
-    assert set(summary["perplexity"]) == {"student", "blocks dropped (no replacement)"}
+    assert set(summary["perplexity"]) == {"teacher", "student", "blocks dropped (no replacement)"}
     assert len(summary["removed_blocks"]) == 1 and summary["block_distances"][0] >= 0
     for name in ("model.safetensors", "config.json", "tokenizer.json", "README.md", "compress_summary.json"):
         assert (out / name).is_file(), name

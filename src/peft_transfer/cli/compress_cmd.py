@@ -74,22 +74,26 @@ def register(parser: argparse.ArgumentParser) -> None:
     linear = parser.add_argument_group("linear map (linear-ls, linear-cos)")
     linear.add_argument("--ridge", type=float, default=1e-3,
                         help="least-squares ridge towards the identity, relative to trace(MᵀM)/d")
+    linear.add_argument("--ls-weighting", choices=["relative", "none"], default="relative",
+                        help="least-squares token weights: relative (1/||target||²: massive-activation tokens do not "
+                             "dominate) or none (ReplaceMe's plain least squares)")
     linear.add_argument("--cos-steps", type=non_negative_int, default=300, help="Adam steps of the cosine objective")
-    linear.add_argument("--cos-lr", type=positive_float, default=1e-4, help="Adam learning rate of the cosine fit")
+    linear.add_argument("--cos-lr", type=positive_float, default=1e-3, help="Adam learning rate of the cosine fit")
     trained = parser.add_argument_group("trained replacement (trained)")
-    trained.add_argument("--train-steps", type=non_negative_int, default=500, help="Adam steps")
+    trained.add_argument("--train-steps", type=non_negative_int, default=300, help="Adam steps")
     trained.add_argument("--train-seconds", type=positive_float, help="stop training after this many seconds")
     trained.add_argument("--train-lr", type=positive_float, default=3e-4, help="Adam learning rate")
     trained.add_argument("--train-batch-tokens", type=positive_int, default=1024, help="tokens per step")
-    trained.add_argument("--train-loss", choices=["mse", "cosine+mse"], default="mse",
-                         help="squared error relative to the targets' norm, optionally plus 1 - cos")
+    trained.add_argument("--train-loss", choices=["relative", "mse", "cosine+mse"], default="relative",
+                         help="per-token squared error relative to the target's norm, or plain squared error "
+                              "(LLM-Streamline; dominated by massive-activation tokens), optionally plus 1 - cos")
     trained.add_argument("--init", choices=["first", "last", "middle"], default="first",
                          help="the teacher layer of the block the replacement starts from")
     parser.add_argument("--held-out", type=unit_interval, default=0.1,
                         help="share of calibration tokens held out to pick and report the fits")
     parser.add_argument("--eval-text", default="wikipedia",
-                        help="public text to measure perplexity on (the student, and the same blocks dropped without "
-                             "replacement); choose text outside --calibration; 'none': not measured")
+                        help="public text to measure perplexity on (teacher, student, and the same blocks dropped "
+                             "without replacement); choose text outside --calibration; 'none': not measured")
     parser.add_argument("--eval-blocks", type=positive_int, default=32, help="blocks of --eval-text")
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration mixture, subsample and fits")
     parser.add_argument("--no-resume", action="store_true", help="rebuild even if --out holds a finished student")
@@ -114,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
         teacher=args.teacher, out=args.out, keep=args.keep_layers, method=args.method, calibration=args.calibration,
         calibration_tokens=args.calibration_tokens, block_size=args.block_size,
         max_stored_tokens=args.max_stored_tokens, num_blocks=args.num_blocks, cache_dir=args.cache_dir,
-        linear=LinearMapSettings(ridge=args.ridge, steps=args.cos_steps, learning_rate=args.cos_lr,
-                                 held_out=args.held_out, seed=args.seed),
+        linear=LinearMapSettings(ridge=args.ridge, weighting=args.ls_weighting, steps=args.cos_steps,
+                                 learning_rate=args.cos_lr, held_out=args.held_out, seed=args.seed),
         replacement=ReplacementSettings(steps=args.train_steps, max_seconds=args.train_seconds,
                                         learning_rate=args.train_lr, batch_tokens=args.train_batch_tokens,
                                         loss=args.train_loss, init=args.init, held_out=args.held_out, seed=args.seed),

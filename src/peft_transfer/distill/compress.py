@@ -199,7 +199,7 @@ class CompressJob:
     cache_dir: str | None = None  # default: <peft-transfer cache>/calibration
     linear: LinearMapSettings = field(default_factory=LinearMapSettings)
     replacement: ReplacementSettings = field(default_factory=ReplacementSettings)
-    eval_text: str | None = "wikipedia"  # public text for held-out perplexity (student, blocks dropped); None: skip
+    eval_text: str | None = "wikipedia"  # text for perplexity (teacher, student, blocks dropped); None: not measured
     eval_blocks: int = 32
     seed: int = 0
     progress: bool = True
@@ -220,7 +220,8 @@ def _perplexities(job: CompressJob, result: CompressionResult, teacher, tokenize
     from .data import perplexity, prepare_blocks
 
     blocks = prepare_blocks(load_texts(job.eval_text)["text"], tokenizer, job.block_size, max_blocks=job.eval_blocks)
-    values = {"student": perplexity(result.student, tokenizer, blocks)}
+    values = {"teacher": perplexity(teacher, tokenizer, blocks),
+              "student": perplexity(result.student, tokenizer, blocks)}
     if result.method != "drop":
         values["blocks dropped (no replacement)"] = perplexity(make_student(teacher, result.selection.kept_layers),
                                                               tokenizer, blocks)

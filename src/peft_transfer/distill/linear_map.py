@@ -7,12 +7,16 @@ teacher minus the block with layer l-1's MLP output projection multiplied by T (
 no extra module, no custom code, the teacher's class.
 
 Two objectives, both fitted on the cached activations (`calibration.CalibrationCache`, no model forward):
-- "ls": least squares, closed form, ridge towards the identity, min ||M T + Y - L||² + λ||T - I||² with
-  λ = ridge · trace(MᵀM) / d. T = I is plain removal, so the fit never does worse than removal on the data it
-  was fitted to.
+- "ls": least squares, closed form, ridge towards the identity, min Σ_t w_t ||M_t T + Y_t - L_t||² + λ||T - I||²
+  with λ = ridge · (mean diagonal of the weighted MᵀM). T = I is plain removal, so the fit never does worse than
+  removal on the data it was fitted to. Weights: "relative" (default) w_t = 1 / ||L_t||², each token's error
+  relative to its target; "none" w_t = 1, ReplaceMe's plain least squares. Why relative: the residual stream of
+  a sequence's first position carries massive activations (SmolLM2-135M, block 9-18 on 20 k public tokens: norm
+  ~23,000 at layer 19 against a median of 201), so plain least squares fits those few tokens and ruins the rest
+  (held-out 1 - cos 0.54, plain removal 0.17); the relative fit gives 0.12.
 - "cos": ReplaceMe's cosine objective, mean over tokens of 1 - cos(M T + Y, L), minimised by Adam on token
-  mini-batches starting from the least-squares T; the T with the best held-out cosine is kept (the start
-  included), so a poor step size cannot make it worse than the start on held-out tokens.
+  mini-batches starting from the better (held-out cosine) of the least-squares T and the identity; the T with the
+  best held-out cosine is kept (the start included), so it is never worse than plain removal on held-out tokens.
 A share of the tokens (the last `held_out`) is held out for the numbers reported for each fit.
 """
 
@@ -28,6 +32,7 @@ from ..errors import PeftTransferError
 from .calibration import CalibrationCache
 
 OBJECTIVES = ("ls", "cos")
+WEIGHTINGS = ("relative", "none")
 
 
 @dataclass
@@ -35,8 +40,9 @@ class LinearMapSettings:
     """How the map is fitted."""
 
     ridge: float = 1e-3
+    weighting: str = "relative"  # least-squares token weights: 1/||target||² ("relative") or 1 ("none")
     steps: int = 300  # Adam steps of the cosine objective
-    learning_rate: float = 1e-4
+    learning_rate: float = 1e-3
     batch_tokens: int = 2048
     eval_every: int = 25
     held_out: float = 0.1
@@ -76,17 +82,22 @@ def cosine_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1.0 - torch.nn.functional.cosine_similarity(pred, target, dim=-1)).mean()
 
 
-def least_squares_map(m: torch.Tensor, residual: torch.Tensor, ridge: float = 1e-3) -> torch.Tensor:
-    """argmin_T ||m T - residual||² + λ ||T - I||², λ = ridge · trace(mᵀm) / d (float64 normal equations)."""
+def least_squares_map(m: torch.Tensor, residual: torch.Tensor, ridge: float = 1e-3,
+                      weights: torch.Tensor | None = None) -> torch.Tensor:
+    """argmin_T Σ_t w_t ||m_t T - residual_t||² + λ ||T - I||², λ = ridge · trace(mᵀWm) / d (float64 normal
+    equations; `weights` w_t default 1)."""
     if ridge < 0:
         raise PeftTransferError(f"ridge must be 0 or more, got {ridge}.")
-    m64 = m.double()
+    m64, residual = m.double(), residual.double()
+    if weights is not None:
+        root = weights.double().clamp_min(0).sqrt().unsqueeze(-1)
+        m64, residual = m64 * root, residual * root
     gram = m64.T @ m64
     d = gram.shape[0]
     lam = ridge * float(gram.diagonal().mean())
     eye = torch.eye(d, dtype=torch.float64)
     try:
-        return torch.linalg.solve(gram + lam * eye, m64.T @ residual.double() + lam * eye).float()
+        return torch.linalg.solve(gram + lam * eye, m64.T @ residual + lam * eye).float()
     except RuntimeError as exc:  # singular with ridge 0 (fewer tokens than dimensions, a dead MLP)
         raise PeftTransferError(f"the least-squares system is singular ({exc}); use a positive ridge or more "
                                 "calibration tokens.") from None
@@ -131,11 +142,17 @@ def split_tokens(n: int, held_out: float) -> tuple[slice, slice]:
     return slice(0, n - k), slice(n - k, n)
 
 
+def token_relative_error(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean over tokens of ||pred - target||² / ||target||² (what the "relative" least squares minimises)."""
+    return float(((pred - target).double().pow(2).sum(-1) / target.double().pow(2).sum(-1).clamp_min(1e-30)).mean())
+
+
 def _metrics(m, y, target, t) -> dict[str, float]:
     with torch.no_grad():
         fit = m @ t + y
         removed = m + y
         return {"removed_mse": relative_mse(removed, target), "fit_mse": relative_mse(fit, target),
+                "removed_rel": token_relative_error(removed, target), "fit_rel": token_relative_error(fit, target),
                 "removed_cos": float(cosine_distance(removed, target)), "fit_cos": float(cosine_distance(fit, target))}
 
 
@@ -145,12 +162,21 @@ def fit_linear_map(cache: CalibrationCache, block: list[int], objective: str = "
     if objective not in OBJECTIVES:
         raise PeftTransferError(f"unknown linear-map objective {objective!r}; choose one of {OBJECTIVES}.")
     settings = settings or LinearMapSettings()
+    if settings.weighting not in WEIGHTINGS:
+        raise PeftTransferError(f"unknown least-squares weighting {settings.weighting!r}; choose one of {WEIGHTINGS}.")
     start, end = block
     m, y, target = block_activations(cache, start, end)
     fit, held = split_tokens(len(m), settings.held_out)
-    t = least_squares_map(m[fit], target[fit] - y[fit], settings.ridge)
+    weights = 1.0 / target[fit].double().pow(2).sum(-1).clamp_min(1e-30) if settings.weighting == "relative" else None
+    t = least_squares_map(m[fit], target[fit] - y[fit], settings.ridge, weights)
     steps = 0
     if objective == "cos":
+        check = (m[held], y[held], target[held]) if held.stop > held.start else (m[fit], y[fit], target[fit])
+        with torch.no_grad():
+            identity = torch.eye(t.shape[0])
+            if cosine_distance(check[0] @ identity + check[1], check[2]) < cosine_distance(check[0] @ t + check[1],
+                                                                                              check[2]):
+                t = identity  # removal beats the least-squares start: descend from there
         t, steps = cosine_map(m[fit], y[fit], target[fit], t, settings, (m[held], y[held], target[held]), progress)
     metrics = {"fitted": _metrics(m[fit], y[fit], target[fit], t)}
     if held.stop > held.start:

@@ -4,9 +4,12 @@ The replacement is a standard decoder layer of the teacher's class, copied from 
 with its attention output projection set to zero (`student.layers.zero_attention_output`): it then computes
 h + MLP branch(h) token by token (norm(s) and MLP exactly as the layer's forward applies them), so it can be
 trained on (h_l, h_{l+n}) pairs from the calibration cache alone: no backward through the model, no sequence
-forward. Only the MLP and the norm(s) around it train (Gemma 3: pre- and post-feed-forward norms). Loss: squared
-error relative to the targets' mean squared norm ("mse"), optionally plus mean 1 - cos ("cosine+mse"). The
-state with the best held-out loss is kept (the teacher-layer start included).
+forward. Only the MLP and the norm(s) around it train (Gemma 3: pre- and post-feed-forward norms). Loss:
+"relative" (default), the mean over tokens of ||pred - target||² / ||target||²; "mse", LLM-Streamline's squared
+error (divided by the targets' mean squared norm, a constant); "cosine+mse", that plus mean 1 - cos. Plain MSE is
+a fit to a sequence's first positions: their massive activations (SmolLM2-135M: norm ~23,000 against a median
+of 201 after layer 18) carry ~99 % of it (see `linear_map`). The state with the best held-out loss is kept (the
+teacher-layer start included).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from ..errors import PeftTransferError
 from ..student.layers import layer_list, mlp_branch, mlp_branch_parameters, zero_attention_output
 from .linear_map import cosine_distance, relative_mse, split_tokens
 
-LOSSES = ("mse", "cosine+mse")
+LOSSES = ("relative", "mse", "cosine+mse")
 INITS = ("first", "last", "middle")
 
 
@@ -31,11 +34,11 @@ INITS = ("first", "last", "middle")
 class ReplacementSettings:
     """How the replacement layer is trained."""
 
-    steps: int = 500
+    steps: int = 300  # SmolLM2-135M, batch 1024: ~0.6 s a step on two busy cores
     max_seconds: float | None = None  # stop earlier when this much time has passed
     learning_rate: float = 3e-4
     batch_tokens: int = 1024
-    loss: str = "mse"
+    loss: str = "relative"
     init: str = "first"  # which teacher layer of the block it starts from: first, last, middle
     held_out: float = 0.1
     eval_every: int = 50
@@ -67,6 +70,8 @@ def init_layer_index(block: list[int], init: str) -> int:
 
 
 def _loss(pred: torch.Tensor, target: torch.Tensor, scale: float, kind: str) -> torch.Tensor:
+    if kind == "relative":
+        return ((pred - target).pow(2).sum(-1) / target.pow(2).sum(-1).clamp_min(1e-12)).mean()
     loss = (pred - target).pow(2).sum(-1).mean() / scale
     return loss + cosine_distance(pred, target) if kind == "cosine+mse" else loss
 
