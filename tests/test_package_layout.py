@@ -107,6 +107,7 @@ def test_imports_inside_functions_say_why(modules):
             row = node.lineno - 1
             while row > 0 and (not lines[row - 1].strip() or lines[row - 1].strip().startswith(("from ", "import "))):
                 row -= 1  # the first import of this group (blank lines between its parts included)
-            if "#" not in lines[node.lineno - 1] and not lines[row - 1].strip().startswith("#"):
+            group = lines[row - 1 : node.lineno]  # the line above the group, the group, this import
+            if not any("#" in line for line in group):
                 unexplained.append(f"{name}:{node.lineno}")
     assert unexplained == []

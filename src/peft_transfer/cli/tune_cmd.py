@@ -18,6 +18,7 @@ from ..errors import PeftTransferError
 from .arg_types import epsilon, open_unit_interval, positive_float, positive_int
 from .common import add_task_arguments, check_out_folder, task_from_args
 from .hub_args import add_hub_arguments, maybe_push
+from .references import check_model_ref
 
 DESCRIPTION = (
     "Tune a soft prompt on private labelled data, optionally with (epsilon, delta)-DP (the data owner's stage; "
@@ -92,9 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if args.budget_examples and (args.epochs or args.max_steps):
         raise PeftTransferError("give the compute once: --budget-examples, or --epochs, or --max-steps.")
     check_out_folder(args.out)
-    from .references import check_model_ref
-
     check_model_ref(args.model, "--model")
+    # heavy (torch, transformers, opacus): imported when the command runs, so `--help` stays fast
     from transformers.trainer_utils import get_last_checkpoint
 
     from ..assets import load_model

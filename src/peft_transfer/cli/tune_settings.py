@@ -35,7 +35,7 @@ def truncation_line(task, tokenizer, texts: list[str], masked_lm: bool) -> str:
 
 def estimate_line(model, tokenizer, task, texts: list[str], settings: ResolvedSettings, examples: int) -> str:
     """A time estimate for `examples` examples from one timed micro-batch on this machine."""
-    from ..tune.step_time import seconds_per_example
+    from ..tune.step_time import seconds_per_example  # heavy (torch): only when an estimate is printed
 
     micro = settings.physical_batch_size or settings.batch_size
     per_example = seconds_per_example(model, tokenizer, task, texts, settings.num_virtual_tokens, micro)

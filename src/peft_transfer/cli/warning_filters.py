@@ -10,7 +10,7 @@ _ALWAYS = [
     # peft reads `model.is_gradient_checkpointing`, deprecated in transformers 5 (nothing for the user to change)
     (r"`is_gradient_checkpointing` is deprecated", FutureWarning, r"transformers\.modeling_utils"),
     # Opacus hooks the prompt encoder, whose input (token indices) needs no gradient; per-example gradients are
-    # exact (tests/test_per_example_gradients.py)
+    # exact (tests/tune/test_per_example_gradients.py)
     (r"Full backward hook is firing when gradients are computed with respect to module outputs", UserWarning,
      r"(accelerate|torch|transformers|opacus)\."),
 ]

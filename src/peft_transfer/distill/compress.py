@@ -26,7 +26,11 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..assets.data_files import load_texts
+from ..assets.models import load_model, resolve_model
 from ..errors import PeftTransferError
+from ..rerun_guard import guard_rerun
+from ..student.card import render_compressed_card
 from ..student.layers import (
     FOLDABLE_MODEL_TYPES,
     LINEAGE_KEY,
@@ -48,7 +52,9 @@ from .block_selection import (
     selection_for_blocks,
 )
 from .calibration import CalibrationCache, calibrate, check_calibration_matches
+from .data import perplexity, prepare_blocks
 from .linear_map import LinearMapSettings, fit_linear_map
+from .run import check_teacher_fits, check_tokenizer_matches
 from .trained_replacement import ReplacementSettings, init_layer_index, train_replacement
 
 METHODS = ("drop", "linear-ls", "linear-cos", "trained")
@@ -215,10 +221,6 @@ def compress_settings(job: CompressJob) -> dict:
 
 
 def _perplexities(job: CompressJob, result: CompressionResult, teacher, tokenizer) -> dict[str, float]:
-    # text loading (datasets) only when a job measures perplexity
-    from ..assets.data_files import load_texts
-    from .data import perplexity, prepare_blocks
-
     blocks = prepare_blocks(load_texts(job.eval_text)["text"], tokenizer, job.block_size, max_blocks=job.eval_blocks)
     values = {"teacher": perplexity(teacher, tokenizer, blocks),
               "student": perplexity(result.student, tokenizer, blocks)}
@@ -257,14 +259,6 @@ def _hardware() -> str:
 def run_compression(job: CompressJob) -> dict:
     """Build the student and write it to `job.out` (safetensors, tokenizer, config with lineage, README.md card,
     compress_summary.json); returns the summary. A rerun with the same settings returns the finished summary."""
-    # what a CLI job needs besides the library function (model and text loaders, the distillation run's checks)
-    from ..assets import load_model
-    from ..assets.data_files import load_texts
-    from ..assets.models import resolve_model
-    from ..rerun_guard import guard_rerun
-    from ..student.card import render_compressed_card
-    from .run import check_teacher_fits, check_tokenizer_matches
-
     out = Path(job.out)
     resumable = guard_rerun(out, compress_settings(job), job.resume, [out / SUMMARY_NAME], what="compression")
     if resumable:

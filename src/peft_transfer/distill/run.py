@@ -18,6 +18,8 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel
 from transformers.trainer_utils import get_last_checkpoint
 
+from ..assets.data_files import load_texts
+from ..assets.models import load_model, resolve_model
 from ..errors import PeftTransferError
 from ..prompted_forward import auto_model_class
 from ..provenance import text_fingerprint
@@ -145,8 +147,6 @@ def distill_settings(job: DistillJob, kept_layers: list[int], texts: list[str], 
     """What determines the student besides the step count: the job's settings with the kept layers
     resolved (num_keep's default spelled out), the corpus's content fingerprint and the starting student's
     weights hash (`init_student`)."""
-    from ..provenance import text_fingerprint
-
     settings = {f.name: getattr(job, f.name) for f in fields(job) if f.name not in RESUMABLE_FIELDS}
     settings.update(keep_layers=list(kept_layers), num_keep=None, corpus_fingerprint=text_fingerprint(texts))
     if init_sha256 is not None:
@@ -179,10 +179,6 @@ def load_init_student(job: DistillJob, teacher: PreTrainedModel, teacher_hash: s
 
 def run_distillation(job: DistillJob) -> DistillationSummary:
     """Distil, save the student (safetensors, config, tokenizer, README.md card) to `job.out`; resumable."""
-    from ..assets import load_model
-    from ..assets.data_files import load_texts
-    from ..assets.models import resolve_model
-
     out = Path(job.out)
     path, _ = resolve_model(job.teacher)
     teacher_params = check_teacher_fits(path)

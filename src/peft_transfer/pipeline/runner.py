@@ -47,10 +47,14 @@ from ..errors import PeftTransferError
 from ..evaluation.comparison import compare_prompts, eq6_alpha_oracle, row_type, write_comparison
 from ..evaluation.scoring import evaluate, scoring
 from ..prompted_forward import is_masked_lm
-from ..prompts.model import load_prompt, model_id
+from ..prompts.model import hidden_size, load_prompt, model_id
 from ..student.layers import check_keep_layers, default_keep_layers, num_layers
 from ..transfer.config import TransferConfig
 from ..transfer.run import transfer_prompt
+from ..tune.config import PrivatePromptConfig
+from ..tune.dp_plan import noise_warning
+from ..tune.settings import resolve_settings
+from ..tune.trainer import tune_prompt
 from .config import PipelineConfig
 from .report import result_record, write_report
 from .tasks import PreparedTask, prepare_tasks
@@ -180,12 +184,6 @@ def _has_checkpoint(folder: Path) -> bool:
 
 
 def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float, folder: Path) -> str:
-    from ..prompts.model import hidden_size
-    from ..tune.config import PrivatePromptConfig
-    from ..tune.dp_plan import noise_warning
-    from ..tune.settings import resolve_settings
-    from ..tune.trainer import tune_prompt
-
     if _done(folder):
         return str(folder)
     t = config.tune

@@ -289,7 +289,7 @@ class TokenizedTask:
 
     def prefixes(self, texts: list[str]) -> list[list[int]]:
         """The rendered texts' token ids, as `encode` tokenizes them (no padding)."""
-        from .sequence_rows import unpadded
+        from .sequence_rows import unpadded  # torch: not at CLI start-up
 
         batch = self.encode(texts)
         return unpadded(batch["input_ids"], batch["attention_mask"])
@@ -300,7 +300,7 @@ class TokenizedTask:
         `batch_size` serve generation tasks."""
         if not texts:
             return []
-        from .label_scoring import label_scorer
+        from .label_scoring import label_scorer  # torch and peft: not at CLI start-up
 
         scorer = label_scorer(self)
         return [scorer.transfer_rows(p) for p in self.prefixes(texts)]
@@ -309,7 +309,7 @@ class TokenizedTask:
                              batch_size: int = 16) -> torch.Tensor:
         """What the transfer monitor's agreement compares: the class `model` predicts for each of `texts` (the
         rows' `logits` serve generation tasks)."""
-        import torch
+        import torch  # not at CLI start-up (tasks are read there), like label_scoring
 
         from .label_scoring import class_scores
 

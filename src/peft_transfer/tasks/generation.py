@@ -113,7 +113,7 @@ class TokenizedGenerationTask(TokenizedTask):
 
     def rows(self, texts: list[str], targets: list[list[int]]) -> list[SequenceRow]:
         """Teacher-forced rows: each input followed by its target token ids, scored at every target position."""
-        from .sequence_rows import teacher_forced
+        from .sequence_rows import teacher_forced  # torch: not at CLI start-up
 
         return [teacher_forced(self.prefix_ids(t), y) for t, y in zip(texts, targets)]
 
@@ -121,7 +121,7 @@ class TokenizedGenerationTask(TokenizedTask):
         """A padded batch predicting each text's target string (see `sequence_rows.collate_rows`)."""
         if not texts:
             raise PeftTransferError("Nothing to encode: the batch is empty.")
-        from .sequence_rows import collate_rows
+        from .sequence_rows import collate_rows  # torch: not at CLI start-up
 
         rows = self.rows(texts, [self.target_ids(y) for y in targets])
         return collate_rows(rows, self.tokenizer.pad_token_id, "left")

@@ -22,6 +22,8 @@ import math
 import warnings
 from dataclasses import dataclass
 
+from ..errors import PeftTransferError
+
 BATCHES = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 MIN_STEPS = 16
 MAX_SAMPLE_RATE = 0.1
@@ -109,8 +111,6 @@ def plan_dp(num_examples: int, epsilon: float, delta: float, prompt_dims: int, b
     from opacus.accountants.utils import get_noise_multiplier
 
     if batch_size is not None and batch_size > num_examples:
-        from ..errors import PeftTransferError
-
         raise PeftTransferError(f"batch size {batch_size} is larger than the {num_examples} training examples.")
     budget = budget_examples or (batch_size * steps if batch_size and steps else default_budget(num_examples))
     chosen = None

@@ -52,8 +52,8 @@ from transformers.trainer_utils import get_last_checkpoint
 from ..errors import PeftTransferError
 from ..prompted_forward import is_masked_lm
 from ..prompts.handover import check_export_destination, export_prompt, save_prompt
-from ..prompts.model import create_prompt_model
-from ..provenance import DPRecord
+from ..prompts.model import create_prompt_model, load_prompt, model_id
+from ..provenance import DPRecord, text_fingerprint
 from ..rerun_guard import checkpoint_step, guard_rerun
 from ..tasks.classification import TokenizedTask
 from ..tasks.defaults import Task
@@ -412,8 +412,6 @@ def tune_prompt(model: PreTrainedModel | PeftModel, tokenizer, task: Task, train
         # finished with these settings: return its prompt (a resumed Trainer would train one step more)
         if args.should_save and not (Path(export_dir) / "adapter_model.safetensors").is_file():
             export_prompt(args.output_dir, export_dir)
-        from ..prompts.model import load_prompt
-
         return load_prompt(model.get_base_model() if isinstance(model, PeftModel) else model, args.output_dir)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     trainer.save_model(args.output_dir)
@@ -429,9 +427,6 @@ _TUNE_SETTINGS = ("num_virtual_tokens", "prompt_init_text", "target_epsilon", "t
 def tune_settings(model, task: Task, train_dataset: Dataset, args: PrivatePromptConfig) -> dict:
     """What determines the prompt besides the step budget (`rerun_guard`): the model, the task, the training
     data's content (a hash: no text), the prompt, DP and optimiser settings."""
-    from ..prompts.model import model_id
-    from ..provenance import text_fingerprint
-
     rows = (f"{t}\t{y}" for t, y in zip(train_dataset[task.text_column], train_dataset[task.label_column]))
     return {"model": model_id(model), "task": task.record().to_dict(), "data_fingerprint": text_fingerprint(rows),
             **{key: getattr(args, key) for key in _TUNE_SETTINGS}}

@@ -22,7 +22,7 @@ from peft_transfer.prompts.card import render_prompt_card, results_markdown
 from peft_transfer.prompts.handover import PROMPT_FILES, STUDENT_PATTERNS
 from peft_transfer.prompts.hub import push_prompt_to_hub, push_student_to_hub
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[1]  # tests/: the Hub server and client scripts
 
 
 @pytest.fixture(scope="module")

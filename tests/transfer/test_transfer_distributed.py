@@ -14,7 +14,7 @@ import torch
 
 from peft_transfer import TransferablePromptConfig
 
-HERE = os.path.dirname(__file__)
+HERE = os.path.dirname(os.path.dirname(__file__))  # tests/: the DDP script and tiny models
 
 
 @pytest.mark.skipif(os.environ.get("PEFT_TRANSFER_SKIP_DISTRIBUTED") == "1", reason="skipped on request")

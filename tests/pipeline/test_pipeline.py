@@ -182,7 +182,7 @@ def test_example_yaml_shows_the_defaults():
     """examples/pipeline.yaml lists every setting; apart from its second task it must be the defaults."""
     from pathlib import Path
 
-    example = load_pipeline_config(Path(__file__).parents[1] / "examples" / "pipeline.yaml")
+    example = load_pipeline_config(Path(__file__).parents[2] / "examples" / "pipeline.yaml")
     defaults = PipelineConfig()
     assert example.tasks == ["rotten_tomatoes", "bbc_news"]
     example.tasks = defaults.tasks

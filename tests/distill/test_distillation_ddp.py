@@ -21,7 +21,7 @@ from peft_transfer.student.layers import student_lineage
 
 
 def test_two_process_gloo_distillation(tmp_path):
-    script = Path(__file__).with_name("distill_ddp_script.py")
+    script = Path(__file__).parents[1] / "distill_ddp_script.py"
     accelerate = Path(sys.executable).with_name("accelerate")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",

@@ -7,7 +7,7 @@ import math
 import pytest
 from tiny_models import make_model
 
-import peft_transfer.tune.trainer as tune_trainer
+import peft_transfer.pipeline.runner as runner
 from peft_transfer import PeftTransferError, get_task
 from peft_transfer.cli.tune_settings import resolve
 from peft_transfer.pipeline.config import PipelineConfig, TuneSettings
@@ -37,7 +37,7 @@ def _cli(model, epsilon, **flags) -> tuple:
 def _pipeline(model, epsilon, tmp_path, monkeypatch, **tune) -> tuple:
     """What `run` hands `tune_prompt` for its tuning stage (training itself replaced by a recorder)."""
     seen = {}
-    monkeypatch.setattr(tune_trainer, "tune_prompt", lambda *a, **kw: seen.setdefault("args", a[4]))
+    monkeypatch.setattr(runner, "tune_prompt", lambda *a, **kw: seen.setdefault("args", a[4]))
     _tune(model, None, TASK, list(range(N)), PipelineConfig(tune=TuneSettings(**tune)), epsilon, tmp_path / "p")
     a = seen["args"]
     return a.per_device_train_batch_size, a.max_steps, a.learning_rate, a.num_virtual_tokens, a.physical_batch_size
