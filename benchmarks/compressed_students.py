@@ -35,7 +35,7 @@ WORK = ROOT / "runs" / "compressed_students"
 ROWS = RESULTS / "compressed_students.jsonl"
 CLI = [str(ROOT / ".venv" / "bin" / "peft-transfer")]
 TARGET = "smollm2-135m"
-CALIBRATION = "lee_news+movie_plots+guardian_headlines+political_speeches"
+CALIBRATION = "lee_news+movie_plots+guardian_headlines"
 TUNE = ["--num-virtual-tokens", "4", "--batch-size", "128", "--max-steps", "16", "--learning-rate", "1e-2",
         "--max-length", "64", "--seed", "0"]
 
@@ -104,7 +104,8 @@ def run_row(spec: str, epsilon: float, task: str, limit: int, transfer_steps: in
     g = (acc["POST"] - zs) / (full_pt - zs) if None not in (zs, full_pt, acc.get("POST")) and full_pt != zs else None
     return {"student": spec, "layers": summary.get("num_layers"), "method": summary.get("method"),
             "removed_blocks": summary.get("removed_blocks"), "build_s": summary.get("build_seconds"),
-            "student_ppl": summary.get("perplexity"), "task": task, "epsilon": eps_tag(epsilon), "test_examples": limit,
+            "student_ppl": (summary.get("perplexity") or {}).get("student"),
+            "drop_ppl": (summary.get("perplexity") or {}).get("blocks dropped (no replacement)"), "task": task, "epsilon": eps_tag(epsilon), "test_examples": limit,
             "transfer_steps": transfer_steps, **{k: acc.get(k) for k in ("ZS", "FullPT", "CompPT", "Direct", "POST")},
             "G": g, "public_agreement": agreement, **timings, "loadavg": [round(x, 2) for x in os.getloadavg()],
             "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
@@ -120,7 +121,7 @@ def pct(x) -> str:
 
 def report() -> None:
     rows = load_rows()
-    cols = ["student", "task", "epsilon", "transfer_steps", "build_s", "student_ppl", "ZS", "FullPT", "CompPT",
+    cols = ["student", "removed_blocks", "task", "epsilon", "transfer_steps", "build_s", "student_ppl", "ZS", "FullPT", "CompPT",
             "Direct", "POST", "G", "public_agreement", "student_tune_s", "transfer_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
