@@ -215,6 +215,35 @@ def test_student_choice_shipped_first_then_distilled_and_said(monkeypatch, tmp_p
         load_pipeline_config(tmp_path / "bad.yaml")
 
 
+def test_compressed_student_source_builds_once_in_its_own_folder(monkeypatch, tmp_path, capsys):
+    """`student.source: compress` cuts the target without training (never the shipped student), in a cache
+    folder of its own whose name depends on the compression settings only; a bad method or size is refused."""
+    from peft_transfer.assets import shipped_students
+    from peft_transfer.pipeline import runner
+    from peft_transfer.pipeline.validation import validate_config
+
+    monkeypatch.setenv("PEFT_TRANSFER_CACHE", str(tmp_path))
+    monkeypatch.setattr(runner, "shipped_student_for",
+                        lambda target: shipped_students.ShippedStudent("smollm2-135m-student", "smollm2-135m"))
+    jobs = []
+    monkeypatch.setattr(runner, "run_compression", lambda job: jobs.append(job))
+    config = PipelineConfig(student=StudentSettings(source="compress", layers=12, method="drop"))
+    assert runner.build_student(config) == str(runner.student_folder(config))
+    assert (jobs[0].keep, jobs[0].method, jobs[0].calibration) == (12, "drop", config.student.calibration)
+    assert "without training" in capsys.readouterr().out
+    distilled = PipelineConfig(student=StudentSettings(source="distill"))
+    assert runner.student_folder(config) != runner.student_folder(distilled)
+    # a distilled student's folder is the one it had before the compression settings existed
+    other_size = PipelineConfig(student=StudentSettings(source="distill", layers=8))
+    assert runner.student_folder(other_size) == runner.student_folder(distilled)
+    assert runner.student_folder(PipelineConfig(student=StudentSettings(source="compress", layers=16))) != \
+        runner.student_folder(config)
+    with pytest.raises(PeftTransferError, match="student.method"):
+        validate_config(PipelineConfig(student=StudentSettings(source="compress", method="prune")))
+    with pytest.raises(PeftTransferError, match="student.layers"):
+        runner.resolve_keep_layers(config, make_model("llama", num_layers=4))
+
+
 def _custom_yaml(tmp_path, tiny_config, labels) -> Path:
     from datasets import Dataset
 

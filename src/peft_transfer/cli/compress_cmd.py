@@ -6,12 +6,12 @@ import argparse
 import json
 import re
 
+from ..distill.recipes import COMPRESS_METHODS
 from ..errors import PeftTransferError
 from .arg_types import non_negative_int, positive_float, positive_int, unit_interval
 from .common import check_out_folder
 from .references import check_model_ref
 
-METHODS = ("drop", "linear-ls", "linear-cos", "trained")  # distill.compress.METHODS (not imported: torch)
 DESCRIPTION = (
     "Make a student of a decoder LM in minutes instead of hours of distillation: run the teacher once over public "
     "calibration text (cached, reused by every later run), take out the contiguous block(s) of layers whose two "
@@ -54,7 +54,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-layers", type=keep_spec, required=True,
                         help="how many teacher layers the student keeps (e.g. 20: the block(s) to take out are "
                              "chosen on the calibration text), or the kept layers themselves (e.g. 0-11,18-29)")
-    parser.add_argument("--method", choices=METHODS, default="linear-cos",
+    parser.add_argument("--method", choices=COMPRESS_METHODS, default="linear-cos",
                         help="drop the block(s); replace each by a linear map (least squares / cosine objective) "
                              "folded into the layer before it; or by one trained layer")
     parser.add_argument("--num-blocks", type=positive_int, default=1,

@@ -54,10 +54,10 @@ from .block_selection import (
 from .calibration import CalibrationCache, calibrate, check_calibration_matches
 from .data import perplexity, prepare_blocks
 from .linear_map import LinearMapSettings, fit_linear_map
+from .recipes import COMPRESS_METHODS
 from .run import check_teacher_fits, check_tokenizer_matches
 from .trained_replacement import ReplacementSettings, init_layer_index, train_replacement
 
-METHODS = ("drop", "linear-ls", "linear-cos", "trained")
 SUMMARY_NAME = "compress_summary.json"
 
 
@@ -89,8 +89,8 @@ class CompressionResult:
 
 def _check_method(teacher: PreTrainedModel, method: str) -> str:
     model_type = decoder_model_type(teacher)
-    if method not in METHODS:
-        raise PeftTransferError(f"unknown compression method {method!r}; choose one of {', '.join(METHODS)}.")
+    if method not in COMPRESS_METHODS:
+        raise PeftTransferError(f"unknown compression method {method!r}; choose one of {', '.join(COMPRESS_METHODS)}.")
     if method.startswith("linear") and model_type not in FOLDABLE_MODEL_TYPES:
         raise PeftTransferError(
             f"method {method!r} folds a linear map into the MLP output of the layer before each block, which is exact "

@@ -1,12 +1,18 @@
-"""Named distillation recipes: presets of the loss weights and freezing options of `DistillJob`.
+"""Named recipes: presets of the loss weights and freezing options of `DistillJob`, and the names of the
+ways `compress` replaces a removed block (here, not in `compress`, so the CLI and the pipeline's config check
+read them without loading torch).
 
-Measured against each other on the embedded SmolLM2-135M in `benchmarks/results/student_recipes.md`
-(issue #4). Explicit settings given next to a recipe override it.
+Distillation recipes were measured against each other on the embedded SmolLM2-135M in
+`benchmarks/results/student_recipes.md` (issue #4). Explicit settings given next to a recipe override it.
 """
 
 from __future__ import annotations
 
 from ..errors import PeftTransferError
+
+# what replaces each block `compress` removes: nothing, a linear map folded into the layer before it (least
+# squares or cosine objective), or one trained layer
+COMPRESS_METHODS = ("drop", "linear-ls", "linear-cos", "trained")
 
 RECIPES: dict[str, dict] = {
     # POST / DistilBERT: T²·KL on full-vocabulary logits + LM loss + cosine on the last hidden state, all trained

@@ -32,12 +32,14 @@ def _setting(default, help: str, factory=None):
 @dataclass
 class StudentSettings:
     """The student: an existing folder (`path`); else the student shipped with the package for the target
-    (`source: auto` or `shipped`), else one distilled from the target once per machine (`auto` or `distill`)."""
+    (`source: auto` or `shipped`), else one built from the target once per machine: distilled (`auto` or
+    `distill`) or compressed without training (`compress`: `layers` of the target's layers kept, the removed
+    block chosen on public `calibration` text and replaced by `method`)."""
 
     path: str | None = _setting(None, "an existing student folder; null: see source")
     source: str = _setting("auto", "with no path: auto = the student shipped with peft-transfer for the target if "
                                    "installed, else distil one here (cached); shipped = insist on it; distill = "
-                                   "always distil here")
+                                   "always distil here; compress = cut one here without training (cached)")
     keep_layers: list[int] | None = _setting(None, "target layers the student keeps; null: the paper's rule, the "
                                                    "first 2 and last 2 of the target's layers")
     corpus: str = _setting("wikipedia+movie_plots+lee_news+guardian_headlines", "public text to distil on (sets, "
@@ -47,6 +49,12 @@ class StudentSettings:
     batch_size: int = _setting(8, "blocks per distillation step")
     block_size: int = _setting(128, "tokens per block")
     learning_rate: float = _setting(5e-4, "AdamW peak learning rate")
+    layers: int = _setting(20, "source compress: how many of the target's layers the student keeps")
+    method: str = _setting("linear-cos", "source compress: drop, linear-ls, linear-cos or trained (what replaces "
+                                         "the removed block; `peft-transfer compress --help`)")
+    calibration: str = _setting("lee_news+movie_plots+guardian_headlines", "source compress: public text the block "
+                                                                           "is chosen and its replacement fitted on")
+    calibration_tokens: int = _setting(20000, "source compress: tokens of calibration text")
 
 
 @dataclass
@@ -150,7 +158,7 @@ class PipelineConfig:
         )
 
 
-STUDENT_SOURCES = ("auto", "shipped", "distill")
+STUDENT_SOURCES = ("auto", "shipped", "distill", "compress")
 
 
 def _check(value, hint, key: str):

@@ -41,6 +41,7 @@ from ..assets.data_files import load_texts
 from ..assets.models import cache_root
 from ..assets.overlap import check_content_overlap, check_source_overlap
 from ..assets.shipped_students import REBUILD_HINT, shipped_student_for
+from ..distill.compress import SUMMARY_NAME, CompressJob, run_compression
 from ..distill.recipes import recipe_settings
 from ..distill.run import DistillJob, run_distillation
 from ..errors import PeftTransferError
@@ -119,8 +120,13 @@ def check_run_folder(out: Path, config: PipelineConfig, data: dict[str, str] | N
 
 def resolve_keep_layers(config: PipelineConfig, target) -> PipelineConfig:
     """`config` with `student.keep_layers` spelled out for `target` (null: the paper's first 2 + last 2) and
-    checked against its depth; unchanged when the student is given as a folder."""
-    if config.student.path is not None:
+    checked against its depth; unchanged when the student is given as a folder or compressed (its kept layers
+    are chosen on calibration text)."""
+    if config.student.path is not None or config.student.source == "compress":
+        if config.student.source == "compress" and not 1 <= config.student.layers < num_layers(target.config):
+            raise PeftTransferError(f"config key 'student.layers' must lie in 1..{num_layers(target.config) - 1} "
+                                    f"for {config.target} ({num_layers(target.config)} layers), got "
+                                    f"{config.student.layers}")
         return config
     depth = num_layers(target.config)
     try:
@@ -131,11 +137,19 @@ def resolve_keep_layers(config: PipelineConfig, target) -> PipelineConfig:
     return dataclasses.replace(config, student=dataclasses.replace(config.student, keep_layers=keep))
 
 
+_COMPRESS_KEYS = ("layers", "method", "calibration", "calibration_tokens")
+
+
 def student_folder(config: PipelineConfig) -> Path:
-    """The per-machine cache folder of the student these settings describe."""
+    """The per-machine cache folder of the student these settings describe (distilled, or compressed)."""
     name = config.target.replace("/", "--")
-    settings = {"target": config.target, "seed": config.seed, "student": dataclasses.asdict(config.student)}
-    del settings["student"]["source"]  # where a student comes from does not change what is distilled
+    student = dataclasses.asdict(config.student)
+    if config.student.source == "compress":
+        student = {key: student[key] for key in _COMPRESS_KEYS}
+        name += "-compressed"
+    else:  # a distilled student's folder does not depend on the compression settings (nor on where it came from)
+        student = {key: value for key, value in student.items() if key not in (*_COMPRESS_KEYS, "source")}
+    settings = {"target": config.target, "seed": config.seed, "student": student}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return cache_root() / "students" / f"{name}-{digest}"
 
@@ -146,7 +160,7 @@ def build_student(config: PipelineConfig) -> str:
     if config.student.path:
         _say(f"student: {config.student.path} (student.path)")
         return config.student.path
-    shipped = shipped_student_for(config.target) if config.student.source != "distill" else None
+    shipped = shipped_student_for(config.target) if config.student.source in ("auto", "shipped") else None
     if shipped is not None:
         _say(f"student: {shipped.name}, shipped with peft-transfer (distilled once on a GPU; its card and "
              f"build record are in {shipped.folder})")
@@ -155,6 +169,15 @@ def build_student(config: PipelineConfig) -> str:
         raise PeftTransferError(f"no shipped student for target {config.target!r} is installed (student.source: "
                                 f"shipped); use student.source: auto or distill, or see the {REBUILD_HINT}.")
     folder = student_folder(config)
+    s = config.student
+    if s.source == "compress":
+        if not (folder / SUMMARY_NAME).is_file():
+            _say(f"student: compressing {config.target} to {s.layers} layers on this machine without training "
+                 f"(block chosen on {s.calibration}, replaced by {s.method}; once per machine) into {folder}")
+        run_compression(CompressJob(teacher=config.target, out=str(folder), keep=s.layers, method=s.method,
+                                    calibration=s.calibration, calibration_tokens=s.calibration_tokens,
+                                    seed=config.seed))
+        return str(folder)
     recipe = recipe_settings(config.student.recipe)
     if (folder / "distillation_summary.json").is_file():
         _say(f"student: distilled on this machine earlier, cached at {folder}")
@@ -162,7 +185,6 @@ def build_student(config: PipelineConfig) -> str:
     _say(f"student: no shipped student for {config.target}, so distilling one on this machine: layers "
          f"{config.student.keep_layers} of {config.target} for {config.student.max_steps} steps, recipe "
          f"{config.student.recipe} (once per machine; resumable) into {folder}")
-    s = config.student
     run_distillation(DistillJob(teacher=config.target, corpus=s.corpus, out=str(folder), keep_layers=s.keep_layers,
                                 max_steps=s.max_steps, batch_size=s.batch_size, block_size=s.block_size,
                                 learning_rate=s.learning_rate, seed=config.seed, save_steps=25, recipe=s.recipe,
@@ -228,18 +250,22 @@ def _transfer(source: str, student, target, tokenizer, public, config: PipelineC
 
 
 def check_distillation_corpus(config: PipelineConfig, tasks) -> None:
-    """Refuse a distillation corpus that overlaps a private task, by source and, when the student is distilled
-    in this run, by content (the transfer sets are checked as each task is prepared: `pipeline.tasks`)."""
-    shipped = config.student.source != "distill" and shipped_student_for(config.target) is not None
-    if config.student.path or shipped:  # a student distilled elsewhere
+    """Refuse a distillation corpus (or a compressed student's calibration text) that overlaps a private task, by
+    source and, when the student is built in this run, by content (the transfer sets are checked as each task
+    is prepared: `pipeline.tasks`)."""
+    shipped = config.student.source in ("auto", "shipped") and shipped_student_for(config.target) is not None
+    if config.student.path or shipped:  # a student built elsewhere
         return
+    compress = config.student.source == "compress"
+    corpus_name = config.student.calibration if compress else config.student.corpus
+    role = "calibration text" if compress else "distillation corpus"
     for prepared in tasks:
-        check_source_overlap(config.student.corpus, prepared.name, role="distillation corpus")
-    if not (student_folder(config) / "distillation_summary.json").is_file():
-        corpus = load_texts(config.student.corpus)["text"]
+        check_source_overlap(corpus_name, prepared.name, role=role)
+    built = student_folder(config) / (SUMMARY_NAME if compress else "distillation_summary.json")
+    if not built.is_file():
+        corpus = load_texts(corpus_name)["text"]
         for prepared in tasks:
-            check_content_overlap(corpus, prepared.private_texts, config.student.corpus, prepared.name,
-                                  role="distillation corpus")
+            check_content_overlap(corpus, prepared.private_texts, corpus_name, prepared.name, role=role)
 
 
 def _oracle_row(zs: dict, rows, source: str, student, target, tokenizer, task, test, public, config, stage: Path,
