@@ -88,24 +88,24 @@ def run_row(spec: str, epsilon: float, task: str, limit: int, transfer_steps: in
             "--public", "guardian_headlines", "--max-public-words", "48", "--steps", str(transfer_steps),
             "--batch-size", "8", "--learning-rate", "1e-2", "--alpha", "0.5", "--prompt-init", "source",
             "--out", str(post)], stage / "log.txt")
-    timings["compare_s"] = sh(CLI + [
-        "compare", "--target", TARGET, "--student", str(student), "--source-prompt", str(stage / "student_prompt"),
-        "--transferred-prompt", str(post), "--full-prompt", str(full), "--task", task, "--limit", str(limit),
-        "--out", str(stage / "comparison")], stage / "log.txt")
+    if not (stage / "comparison" / "comparison.json").is_file():
+        timings["compare_s"] = sh(CLI + [
+            "compare", "--target", TARGET, "--student", str(student), "--source-prompt",
+            str(stage / "student_prompt"), "--transferred-prompt", str(post), "--full-prompt", str(full), "--task",
+            task, "--limit", str(limit),
+            "--out", str(stage / "comparison")], stage / "log.txt")
     rows = json.loads((stage / "comparison" / "comparison.json").read_text())["rows"]
     acc = {r["method"].split(" ")[0]: r["accuracy"] for r in rows}
     monitor = post.parent / "post_prompt-work" / "transfer_monitor.json"
-    agreement = None
-    if monitor.is_file():
-        history = json.loads(monitor.read_text())
-        points = history.get("history", history) if isinstance(history, dict) else history
-        agreement = points[-1].get("agreement") if points else None
+    points = json.loads(monitor.read_text()).get("monitor", []) if monitor.is_file() else []
+    agreement = points[-1]["monitor_agreement"] if points else None  # public agreement at the last step
     zs, full_pt = acc.get("ZS"), acc.get("FullPT")
     g = (acc["POST"] - zs) / (full_pt - zs) if None not in (zs, full_pt, acc.get("POST")) and full_pt != zs else None
     return {"student": spec, "layers": summary.get("num_layers"), "method": summary.get("method"),
             "removed_blocks": summary.get("removed_blocks"), "build_s": summary.get("build_seconds"),
             "student_ppl": (summary.get("perplexity") or {}).get("student"),
-            "drop_ppl": (summary.get("perplexity") or {}).get("blocks dropped (no replacement)"), "task": task, "epsilon": eps_tag(epsilon), "test_examples": limit,
+            "drop_ppl": (summary.get("perplexity") or {}).get("blocks dropped (no replacement)"), "task": task,
+            "epsilon": eps_tag(epsilon), "test_examples": limit,
             "transfer_steps": transfer_steps, **{k: acc.get(k) for k in ("ZS", "FullPT", "CompPT", "Direct", "POST")},
             "G": g, "public_agreement": agreement, **timings, "loadavg": [round(x, 2) for x in os.getloadavg()],
             "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
@@ -121,8 +121,8 @@ def pct(x) -> str:
 
 def report() -> None:
     rows = load_rows()
-    cols = ["student", "removed_blocks", "task", "epsilon", "transfer_steps", "build_s", "student_ppl", "ZS", "FullPT", "CompPT",
-            "Direct", "POST", "G", "public_agreement", "student_tune_s", "transfer_s"]
+    cols = ["student", "removed_blocks", "task", "epsilon", "transfer_steps", "build_s", "student_ppl", "ZS",
+            "FullPT", "CompPT", "Direct", "POST", "G", "public_agreement", "student_tune_s", "transfer_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         cells = []
