@@ -36,12 +36,12 @@ def write_results(name: str, header: dict, rows: list[dict], markdown: str) -> P
 
 
 def cached_student() -> str | None:
-    """The pipeline's cached distilled student folder, if this machine has built it."""
+    """The pipeline's cached distilled student folder (`student.source: distill`), if this machine has built it."""
     from peft_transfer.pipeline.config import PipelineConfig, StudentSettings
     from peft_transfer.pipeline.runner import student_folder
 
     # the default run's student: keep_layers resolved as the pipeline does for the 30-layer embedded target
-    folder = student_folder(PipelineConfig(student=StudentSettings(keep_layers=[0, 1, 28, 29])))
+    folder = student_folder(PipelineConfig(student=StudentSettings(keep_layers=[0, 1, 28, 29], source="distill")))
     return str(folder) if (folder / "config.json").exists() else None
 
 

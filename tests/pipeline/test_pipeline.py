@@ -124,6 +124,7 @@ def test_pipeline_runs_resumes_and_refuses_another_run(tiny_config, tmp_path):
     ("public_sets", {"rotten_tomatoes": "bbc_articles", "bbc_news": "bbc_articles"},
      "'bbc_articles' comes from the same source as the private task 'bbc_news'"),
     ("corpus", "wikipedia+bbc_articles", "distillation corpus 'bbc_articles' comes from the same source"),
+    ("calibration", "lee_news+bbc_articles", "calibration text 'bbc_articles' comes from the same source"),
     ("public_file", None, "16 of the 16 texts of the public set .* also occur in the private task 'rotten_tomatoes'"),
 ])
 def test_public_sets_that_overlap_a_private_task_are_refused(tiny_config, tmp_path, field, value, message):
@@ -131,7 +132,9 @@ def test_public_sets_that_overlap_a_private_task_are_refused(tiny_config, tmp_pa
     if field == "public_sets":
         tiny_config.public_sets = value
     elif field == "corpus":  # the student is distilled by the run
-        tiny_config.student.path, tiny_config.student.corpus = None, value
+        tiny_config.student.path, tiny_config.student.source, tiny_config.student.corpus = None, "distill", value
+    elif field == "calibration":  # the student is compressed by the run (the default with no shipped student)
+        tiny_config.student.path, tiny_config.student.calibration = None, value
     else:  # a file of review sentences, cut to their first 12 words like the transfer's public texts
         texts = [" ".join(t.split()[:12]) for t in load_labelled_dataset("rotten_tomatoes")["test"]["text"][:16]]
         (tmp_path / "public.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
@@ -199,7 +202,7 @@ def test_student_choice_shipped_first_then_distilled_and_said(monkeypatch, tmp_p
     monkeypatch.setattr(runner, "shipped_student_for", lambda target: shipped)
     assert runner.build_student(PipelineConfig()) == "smollm2-135m-student"
     assert "shipped with peft-transfer" in capsys.readouterr().out
-    # `source: distill` (or no shipped student) distils on this machine and says so
+    # `source: distill` distils on this machine and says so
     jobs = []
     monkeypatch.setenv("PEFT_TRANSFER_CACHE", str(tmp_path))
     monkeypatch.setattr(runner, "run_distillation", lambda job: jobs.append(job))
@@ -242,6 +245,13 @@ def test_compressed_student_source_builds_once_in_its_own_folder(monkeypatch, tm
         validate_config(PipelineConfig(student=StudentSettings(source="compress", method="prune")))
     with pytest.raises(PeftTransferError, match="student.layers"):
         runner.resolve_keep_layers(config, make_model("llama", num_layers=4))
+    # `auto` with no shipped student compresses, keeping two thirds of the target's layers unless told
+    monkeypatch.setattr(runner, "shipped_student_for", lambda target: None)
+    auto = runner.resolve_keep_layers(PipelineConfig(), make_model("llama", num_layers=6))
+    assert auto.student.layers == 4 and runner.compresses(auto)
+    runner.build_student(auto)
+    assert (jobs[-1].keep, jobs[-1].method) == (4, "linear-cos")
+    assert not runner.compresses(PipelineConfig(student=StudentSettings(source="distill")))
 
 
 def _custom_yaml(tmp_path, tiny_config, labels) -> Path:
@@ -292,6 +302,7 @@ def test_a_run_refused_by_validation_leaves_no_run_config(tiny_config, tmp_path,
 
 
 def test_keep_layers_default_is_the_papers_rule_for_any_depth():
+    """A distilled student (`source: distill`) keeps the paper's first 2 + last 2 layers unless told."""
     from types import SimpleNamespace
 
     from peft_transfer.pipeline.runner import resolve_keep_layers, student_folder
@@ -299,17 +310,18 @@ def test_keep_layers_default_is_the_papers_rule_for_any_depth():
     def target(depth):
         return SimpleNamespace(config=SimpleNamespace(num_hidden_layers=depth))
 
-    default = PipelineConfig()
+    default = PipelineConfig(student=StudentSettings(source="distill"))
     assert default.student.keep_layers is None
     assert resolve_keep_layers(default, target(30)).student.keep_layers == [0, 1, 28, 29]
     assert resolve_keep_layers(default, target(6)).student.keep_layers == [0, 1, 4, 5]
-    explicit = PipelineConfig(student=StudentSettings(keep_layers=[0, 29]))
+    explicit = PipelineConfig(student=StudentSettings(source="distill", keep_layers=[0, 29]))
     assert resolve_keep_layers(explicit, target(30)).student.keep_layers == [0, 29]
     # the embedded run's cached student is found under the same name as before the default changed
-    before = PipelineConfig(student=StudentSettings(keep_layers=[0, 1, 28, 29]))
+    before = PipelineConfig(student=StudentSettings(keep_layers=[0, 1, 28, 29], source="distill"))
     assert student_folder(resolve_keep_layers(default, target(30))) == student_folder(before)
     with pytest.raises(PeftTransferError, match="'student.keep_layers': keep_layers \\[28\\] out of range"):
-        resolve_keep_layers(PipelineConfig(student=StudentSettings(keep_layers=[0, 28])), target(12))
+        resolve_keep_layers(PipelineConfig(student=StudentSettings(source="distill", keep_layers=[0, 28])),
+                            target(12))
 
 
 @pytest.mark.parametrize("quick", [False, True])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..audit.lira import MIN_SHADOWS
 from ..errors import PeftTransferError
 from .arg_types import epsilon, layer_list, open_unit_interval, positive_float, positive_int
 from .common import add_task_arguments, check_out_folder, task_from_args
@@ -63,6 +62,8 @@ def build_tune_args(epsilon: float, out: str, seed: int, delta: float | None = N
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..audit.lira import MIN_SHADOWS  # numpy: not at start-up (every command's --help imports this module)
+
     if args.shadows < MIN_SHADOWS:  # before loading anything
         raise PeftTransferError(f"--shadows must be at least {MIN_SHADOWS} (got {args.shadows}); the paper uses 8.")
     check_out_folder(args.out)

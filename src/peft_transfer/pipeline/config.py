@@ -32,14 +32,14 @@ def _setting(default, help: str, factory=None):
 @dataclass
 class StudentSettings:
     """The student: an existing folder (`path`); else the student shipped with the package for the target
-    (`source: auto` or `shipped`), else one built from the target once per machine: distilled (`auto` or
-    `distill`) or compressed without training (`compress`: `layers` of the target's layers kept, the removed
-    block chosen on public `calibration` text and replaced by `method`)."""
+    (`source: auto` or `shipped`), else one built from the target once per machine: compressed without
+    training (`auto` or `compress`: `layers` of the target's layers kept, the removed block chosen on public
+    `calibration` text and replaced by `method`) or distilled (`distill`: `keep_layers`, `corpus`, `recipe`)."""
 
     path: str | None = _setting(None, "an existing student folder; null: see source")
     source: str = _setting("auto", "with no path: auto = the student shipped with peft-transfer for the target if "
-                                   "installed, else distil one here (cached); shipped = insist on it; distill = "
-                                   "always distil here; compress = cut one here without training (cached)")
+                                   "installed, else compress one here (cached); shipped = insist on it; compress "
+                                   "= always compress here (minutes, no training); distill = distil here (KD)")
     keep_layers: list[int] | None = _setting(None, "target layers the student keeps; null: the paper's rule, the "
                                                    "first 2 and last 2 of the target's layers")
     corpus: str = _setting("wikipedia+movie_plots+lee_news+guardian_headlines", "public text to distil on (sets, "
@@ -49,12 +49,14 @@ class StudentSettings:
     batch_size: int = _setting(8, "blocks per distillation step")
     block_size: int = _setting(128, "tokens per block")
     learning_rate: float = _setting(5e-4, "AdamW peak learning rate")
-    layers: int = _setting(20, "source compress: how many of the target's layers the student keeps")
-    method: str = _setting("linear-cos", "source compress: drop, linear-ls, linear-cos or trained (what replaces "
+    layers: int | None = _setting(None, "compressed student: how many of the target's layers it keeps; null: two "
+                                        "thirds (20 of 30)")
+    method: str = _setting("linear-cos", "compressed student: drop, linear-ls, linear-cos or trained (what replaces "
                                          "the removed block; `peft-transfer compress --help`)")
-    calibration: str = _setting("lee_news+movie_plots+guardian_headlines", "source compress: public text the block "
-                                                                           "is chosen and its replacement fitted on")
-    calibration_tokens: int = _setting(20000, "source compress: tokens of calibration text")
+    calibration: str = _setting("lee_news+movie_plots+guardian_headlines", "compressed student: public text the "
+                                                                           "block is chosen and its replacement "
+                                                                           "fitted on")
+    calibration_tokens: int = _setting(20000, "compressed student: tokens of calibration text")
 
 
 @dataclass
@@ -152,7 +154,7 @@ class PipelineConfig:
         """A smoke run of a few minutes: tiny sizes everywhere, numbers not meaningful."""
         return cls(
             epsilons=[math.inf, 8.0], test_examples=48, full_pt=True,
-            student=StudentSettings(max_steps=10, batch_size=4, block_size=64),
+            student=StudentSettings(max_steps=10, batch_size=4, block_size=64, calibration_tokens=4096),
             tune=TuneSettings(max_steps=8, batch_size=8, train_examples=200),
             transfer=TransferSettings(num_public=24, max_steps=8, batch_size=4),
         )

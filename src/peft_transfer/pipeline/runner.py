@@ -118,17 +118,26 @@ def check_run_folder(out: Path, config: PipelineConfig, data: dict[str, str] | N
         record.write_text(json.dumps(settings, indent=2) + "\n")
 
 
+def compresses(config: PipelineConfig) -> bool:
+    """True when the run builds a compressed student (`source: compress`, or `auto` with no shipped student)."""
+    s = config.student
+    return s.path is None and (s.source == "compress" or (
+        s.source == "auto" and shipped_student_for(config.target) is None))
+
+
 def resolve_keep_layers(config: PipelineConfig, target) -> PipelineConfig:
-    """`config` with `student.keep_layers` spelled out for `target` (null: the paper's first 2 + last 2) and
-    checked against its depth; unchanged when the student is given as a folder or compressed (its kept layers
-    are chosen on calibration text)."""
-    if config.student.path is not None or config.student.source == "compress":
-        if config.student.source == "compress" and not 1 <= config.student.layers < num_layers(target.config):
-            raise PeftTransferError(f"config key 'student.layers' must lie in 1..{num_layers(target.config) - 1} "
-                                    f"for {config.target} ({num_layers(target.config)} layers), got "
-                                    f"{config.student.layers}")
-        return config
+    """`config` with the student's size spelled out for `target` and checked against its depth: a compressed
+    student's `layers` (null: two thirds of the target's, the kept ones chosen later on calibration text), a
+    distilled one's `keep_layers` (null: the paper's first 2 + last 2); unchanged for a student folder."""
     depth = num_layers(target.config)
+    if config.student.path is not None:
+        return config
+    if compresses(config):
+        layers = config.student.layers if config.student.layers is not None else round(2 * depth / 3)
+        if not 1 <= layers < depth:
+            raise PeftTransferError(f"config key 'student.layers' must lie in 1..{depth - 1} for {config.target} "
+                                    f"({depth} layers), got {layers}")
+        return dataclasses.replace(config, student=dataclasses.replace(config.student, layers=layers))
     try:
         keep = (default_keep_layers(depth) if config.student.keep_layers is None
                 else check_keep_layers(config.student.keep_layers, depth))
@@ -144,7 +153,7 @@ def student_folder(config: PipelineConfig) -> Path:
     """The per-machine cache folder of the student these settings describe (distilled, or compressed)."""
     name = config.target.replace("/", "--")
     student = dataclasses.asdict(config.student)
-    if config.student.source == "compress":
+    if compresses(config):
         student = {key: student[key] for key in _COMPRESS_KEYS}
         name += "-compressed"
     else:  # a distilled student's folder does not depend on the compression settings (nor on where it came from)
@@ -170,10 +179,13 @@ def build_student(config: PipelineConfig) -> str:
                                 f"shipped); use student.source: auto or distill, or see the {REBUILD_HINT}.")
     folder = student_folder(config)
     s = config.student
-    if s.source == "compress":
+    if compresses(config):
         if not (folder / SUMMARY_NAME).is_file():
-            _say(f"student: compressing {config.target} to {s.layers} layers on this machine without training "
-                 f"(block chosen on {s.calibration}, replaced by {s.method}; once per machine) into {folder}")
+            _say(f"student: no shipped student for {config.target}, so compressing it to {s.layers} layers on this "
+                 f"machine without training (block chosen on {s.calibration} by angular distance, replaced by "
+                 f"{s.method}; minutes, once per machine) into {folder}")
+        else:
+            _say(f"student: compressed on this machine earlier, cached at {folder}")
         run_compression(CompressJob(teacher=config.target, out=str(folder), keep=s.layers, method=s.method,
                                     calibration=s.calibration, calibration_tokens=s.calibration_tokens,
                                     seed=config.seed))
@@ -256,7 +268,7 @@ def check_distillation_corpus(config: PipelineConfig, tasks) -> None:
     shipped = config.student.source in ("auto", "shipped") and shipped_student_for(config.target) is not None
     if config.student.path or shipped:  # a student built elsewhere
         return
-    compress = config.student.source == "compress"
+    compress = compresses(config)
     corpus_name = config.student.calibration if compress else config.student.corpus
     role = "calibration text" if compress else "distillation corpus"
     for prepared in tasks:

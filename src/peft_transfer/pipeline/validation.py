@@ -59,7 +59,7 @@ def validate_config(config: PipelineConfig) -> None:
         _require(s.keep_layers is None or len(s.keep_layers) > 0, "student.keep_layers",
                  "must list at least one layer, or be null", s.keep_layers)
         _require(s.method in COMPRESS_METHODS, "student.method", f"must be one of {list(COMPRESS_METHODS)}", s.method)
-        _at_least_one(s, ("layers", "calibration_tokens"), "student")
+        _at_least_one(s, ("layers", "calibration_tokens"), "student", optional=("layers",))
     _at_least_one(t, ("num_virtual_tokens", "max_steps", "batch_size", "train_examples"), "tune",
                   optional=("train_examples",))
     _positive(t, ("learning_rate", "max_grad_norm"), "tune")
