@@ -35,7 +35,7 @@ from .config import TransferConfig
 from .loss import transfer_loss
 from .monitor import TransferMonitor
 from .public_logits import public_text_list
-from .trainer import PromptTransferTrainer, check_compatible
+from .trainer import PromptedLabelModel, PromptTransferTrainer, check_compatible
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +57,11 @@ def row_logits(model, rows: list[SequenceRow], pad_id: int, side: str, use_promp
     return out
 
 
-class PromptedPositionModel(torch.nn.Module):
+class PromptedPositionModel(PromptedLabelModel):
     """A PeftModel seen as `batch -> logits at the batch's positions (batch, P, vocab)`; inner model in eval mode."""
-
-    def __init__(self, prompt_model: PeftModel):
-        super().__init__()
-        self.prompt_model = prompt_model
 
     def forward(self, input_ids, attention_mask, positions, use_prompt: bool = True, **_) -> torch.Tensor:
         return position_logits(self.prompt_model, input_ids, attention_mask, positions, use_prompt=use_prompt)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.prompt_model.eval()
-        return self
 
 
 class SequenceRowDataset(torch.utils.data.Dataset):
