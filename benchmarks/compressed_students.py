@@ -30,6 +30,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(__file__))
 from common import RESULTS, run_header, write_results  # noqa: E402
 
+from peft_transfer.evaluation.metrics import wilson_interval  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "runs" / "compressed_students"
 ROWS = RESULTS / "compressed_students.jsonl"
@@ -129,14 +131,22 @@ def report() -> None:
         for c in cols:
             v = r.get(c)
             if c in ("ZS", "FullPT", "CompPT", "Direct", "POST"):
-                cells.append(pct(v))
+                low, high = wilson_interval(v, r["test_examples"]) if v is not None \
+                    else (None, None)
+                cells.append(pct(v) + (f" [{pct(low)}, {pct(high)}]" if c == "POST" and v is not None else ""))
             elif isinstance(v, float):
                 cells.append("" if math.isnan(v) else f"{v:.3g}")
             else:
                 cells.append("" if v is None else str(v))
         lines.append("| " + " | ".join(cells) + " |")
-    body = ("Accuracy % on the first test examples of each task; G = (POST - ZS) / (FullPT - ZS); FullPT: the same "
-            "tuning command on the target. Rows: " + str(ROWS.relative_to(ROOT)) + ".\n\n" + "\n".join(lines))
+    body = ("Accuracy % on the first `test_examples` test examples of each task (POST with its 95 % Wilson "
+            "interval); G = (POST - ZS) / (FullPT - ZS); FullPT: the same tuning command on the target. "
+            "removed_blocks: [start, end) teacher layer ranges taken out; student_ppl: next-token perplexity on "
+            "held-out wikipedia blocks (the teacher's: 39.9); build_s: the compress command's own seconds (a "
+            "cached calibration pass: add ~240 s for a fresh one); times in seconds on 2 CPU cores shared with "
+            "other jobs (see each row's loadavg in the .jsonl). Each row was made by "
+            "`python benchmarks/compressed_students.py --student LAYERS:METHOD --epsilon EPS` (defaults otherwise). "
+            "Rows: " + str(ROWS.relative_to(ROOT)) + ".\n\n" + "\n".join(lines))
     write_results("compressed_students", run_header(), rows, body)
     try:
         import matplotlib
