@@ -147,6 +147,9 @@ def report() -> None:
             "other jobs (see each row's loadavg in the .jsonl). Each row was made by "
             "`python benchmarks/compressed_students.py --student LAYERS:METHOD --epsilon EPS` (defaults otherwise). "
             "Rows: " + str(ROWS.relative_to(ROOT)) + ".\n\n" + "\n".join(lines))
+    notes = [f"- {r['student']}, ε = {r['epsilon']}: {r['note']}" for r in rows if r.get("note")]
+    if notes:
+        body += "\n\nNotes:\n\n" + "\n".join(notes)
     write_results("compressed_students", run_header(), rows, body)
     try:
         import matplotlib
