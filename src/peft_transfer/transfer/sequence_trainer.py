@@ -35,7 +35,7 @@ from .config import TransferConfig
 from .loss import transfer_loss
 from .monitor import TransferMonitor
 from .public_logits import public_text_list
-from .trainer import PromptedLabelModel, PromptTransferTrainer, check_compatible
+from .trainer import PromptedLabelModel, PromptTransferTrainer, check_transfer_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -128,12 +128,7 @@ class SequenceTransferTrainer(PromptTransferTrainer):
 
     def __init__(self, model: PeftModel, student: PeftModel, args: TransferConfig, public_texts, task,
                  processing_class, callbacks: list | None = None):
-        if not isinstance(args, TransferConfig):
-            raise PeftTransferError("SequenceTransferTrainer needs a TransferConfig as args.")
-        if not isinstance(model, PeftModel) or not isinstance(student, PeftModel):
-            raise PeftTransferError("Both the target and the student must carry a prompt (PeftModel): p_t to train "
-                                    "and p_s to copy. Use create_prompt_model / load_prompt.")
-        check_compatible(student, model)
+        check_transfer_inputs(type(self).__name__, args, model, student)
         texts = public_text_list(public_texts, task.text_column)
         self.prompt_model, self.student, self.task = model, student, task
         self.tokenized = task.tokenized(processing_class, masked_lm=is_masked_lm(model))

@@ -57,6 +57,17 @@ class PromptedLabelModel(torch.nn.Module):
         return self
 
 
+def check_transfer_inputs(trainer: str, args, model, student) -> None:
+    """What every transfer trainer refuses: other arguments than a `TransferConfig`, a target or student without
+    its prompt, and a student whose tokenizer or hidden size does not fit the target (`check_compatible`)."""
+    if not isinstance(args, TransferConfig):
+        raise PeftTransferError(f"{trainer} needs a TransferConfig as args.")
+    if not isinstance(model, PeftModel) or not isinstance(student, PeftModel):
+        raise PeftTransferError("Both the target and the student must carry a prompt (PeftModel): p_t to train "
+                                "and p_s to copy. Use create_prompt_model / load_prompt.")
+    check_compatible(student, model)
+
+
 def check_compatible(student: torch.nn.Module, target: torch.nn.Module) -> None:
     """Student and target must score the same vocabulary (the KL is over it) and be the same kind of LM."""
     vs, vt = output_vocab_size(student), output_vocab_size(target)
@@ -94,12 +105,7 @@ class PromptTransferTrainer(Trainer):
         callbacks: list | None = None,
         student_constants: torch.Tensor | None = None,
     ):
-        if not isinstance(args, TransferConfig):
-            raise PeftTransferError("PromptTransferTrainer needs a TransferConfig as args.")
-        if not isinstance(model, PeftModel) or not isinstance(student, PeftModel):
-            raise PeftTransferError("Both the target and the student must carry a prompt (PeftModel): p_t to train "
-                                    "and p_s to copy. Use create_prompt_model / load_prompt.")
-        check_compatible(student, model)
+        check_transfer_inputs(type(self).__name__, args, model, student)
         texts = public_text_list(public_texts, task.text_column)
         if student_constants is not None and student_constants.shape[:2] != (len(texts), 2):
             raise PeftTransferError("student_constants must hold (student+p_s, student) logits for each public text.")
