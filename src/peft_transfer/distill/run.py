@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel
+from transformers import AutoConfig, PreTrainedModel
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..assets.data_files import load_texts
@@ -50,10 +50,8 @@ def available_memory_bytes() -> int:
 
 def estimate_parameters(config) -> int:
     """Parameter count of the LM built from `config`, counted on the meta device (no memory allocated)."""
-    masked = any("MaskedLM" in a for a in (getattr(config, "architectures", None) or []))
-    auto = AutoModelForMaskedLM if masked else AutoModelForCausalLM
     with torch.device("meta"):
-        model = auto.from_config(config)
+        model = auto_model_class(config).from_config(config)
     return model.num_parameters()
 
 
