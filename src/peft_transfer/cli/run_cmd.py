@@ -23,7 +23,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.epilog = keys_help()
     parser.add_argument("config", nargs="?", help="YAML file overriding the defaults (every key optional; see "
                                                   "--print-config)")
-    parser.add_argument("--quick", action="store_true", help="smoke run of a few minutes (numbers not meaningful)")
+    parser.add_argument("--quick", action="store_true", help="smoke run at tiny sizes (numbers not meaningful)")
     parser.add_argument("--out", default=None, help="output folder (default: runs/embedded, or runs/quick)")
     parser.add_argument("--print-config", action="store_true",
                         help="print the full YAML config (defaults, --quick and the config file applied) and exit")

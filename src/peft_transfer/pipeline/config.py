@@ -151,7 +151,7 @@ class PipelineConfig:
 
     @classmethod
     def quick(cls) -> PipelineConfig:
-        """A smoke run of a few minutes: tiny sizes everywhere, numbers not meaningful."""
+        """A smoke run: tiny sizes everywhere (the student is still built at full size once), numbers not meaningful."""
         return cls(
             epsilons=[math.inf, 8.0], test_examples=48, full_pt=True,
             student=StudentSettings(max_steps=10, batch_size=4, block_size=64, calibration_tokens=4096),
