@@ -8,9 +8,10 @@ Each row runs the CLI as a user would (one `peft-transfer` process per stage, so
    seconds, chosen block and held-out perplexity come from the student's compress_summary.json);
 2. `peft-transfer tune` on the student with the BBC training split (4 virtual tokens, batch 128 x 16 steps,
    lr 1e-2, --max-length 64: the settings of dp_levers' BBC rows; at ε = 8 the same batch and steps with DP);
-3. `peft-transfer transfer` to the target (Guardian headlines cut to 48 words, batch 8, lr 1e-2, α 0.5,
+3. `peft-transfer transfer` to the target (the task's public set, as in the pipeline: Guardian headlines for
+   BBC, movie plots for RT, cut to 48 words; batch 8, lr 1e-2, α 0.5,
    --prompt-init source; --transfer-steps, default 100);
-4. `peft-transfer compare --limit 300` (first 300 BBC test articles): ZS, CompPT, Direct, POST, and FullPT: a
+4. `peft-transfer compare --limit 300` (first 300 test examples; --limit 2000: all of RT's): ZS, CompPT, Direct, POST, and FullPT: a
    prompt tuned on the target itself with the same tuning command (done once per ε, cached).
 G = (POST - ZS) / (FullPT - ZS). Rows append to benchmarks/results/compressed_students.jsonl (a rerun skips
 rows that are there); --report writes compressed_students.md/.json/.png. Work folders: runs/compressed_students/.
@@ -38,6 +39,7 @@ ROWS = RESULTS / "compressed_students.jsonl"
 CLI = [str(ROOT / ".venv" / "bin" / "peft-transfer")]
 TARGET = "smollm2-135m"
 CALIBRATION = "lee_news+movie_plots+guardian_headlines"
+PUBLIC = {"bbc_news": "guardian_headlines", "rotten_tomatoes": "movie_plots"}  # the pipeline's public_sets
 TUNE = ["--num-virtual-tokens", "4", "--batch-size", "128", "--max-steps", "16", "--learning-rate", "1e-2",
         "--max-length", "64", "--seed", "0"]
 
@@ -87,7 +89,7 @@ def run_row(spec: str, epsilon: float, task: str, limit: int, transfer_steps: in
     if not (post / "adapter_model.safetensors").is_file():
         timings["transfer_s"] = sh(CLI + [
             "transfer", "--prompt", str(stage / "student_prompt"), "--student", str(student), "--target", TARGET,
-            "--public", "guardian_headlines", "--max-public-words", "48", "--steps", str(transfer_steps),
+            "--public", PUBLIC[task], "--max-public-words", "48", "--steps", str(transfer_steps),
             "--batch-size", "8", "--learning-rate", "1e-2", "--alpha", "0.5", "--prompt-init", "source",
             "--out", str(post)], stage / "log.txt")
     if not (stage / "comparison" / "comparison.json").is_file():
@@ -133,14 +135,14 @@ def report() -> None:
             if c in ("ZS", "FullPT", "CompPT", "Direct", "POST"):
                 low, high = wilson_interval(v, r["test_examples"]) if v is not None \
                     else (None, None)
-                cells.append(pct(v) + (f" [{pct(low)}, {pct(high)}]" if c == "POST" and v is not None else ""))
+                cells.append(pct(v) + (f" [{pct(low)}, {pct(high)}]" if c in ("ZS", "POST") and v is not None else ""))
             elif isinstance(v, float):
                 cells.append("" if math.isnan(v) else f"{v:.3g}")
             else:
                 cells.append("" if v is None else str(v))
         lines.append("| " + " | ".join(cells) + " |")
-    body = ("Accuracy % on the first `test_examples` test examples of each task (POST with its 95 % Wilson "
-            "interval); G = (POST - ZS) / (FullPT - ZS); FullPT: the same tuning command on the target. "
+    body = ("Accuracy % on the first `test_examples` test examples of each task (ZS and POST with their 95 % "
+            "Wilson intervals); G = (POST - ZS) / (FullPT - ZS); FullPT: the same tuning command on the target. "
             "removed_blocks: [start, end) teacher layer ranges taken out; student_ppl: next-token perplexity on "
             "held-out wikipedia blocks (the teacher's: 39.9); build_s: the compress command's own seconds (a "
             "cached calibration pass: add ~240 s for a fresh one); times in seconds on 2 CPU cores shared with "
