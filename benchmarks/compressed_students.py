@@ -69,12 +69,14 @@ def tune(model: str, epsilon: float, out: Path, task: str) -> float:
 
 
 def build_student(spec: str, calibration_tokens: int) -> tuple[Path, dict]:
-    layers, method = spec.split(":")
-    folder = WORK / "students" / f"{layers}-{method}"
+    layers, method, *blocks = spec.split(":")  # LAYERS:METHOD or LAYERS:METHOD:BLOCKS (separate blocks taken out)
+    name = spec.replace(":", "-")
+    folder = WORK / "students" / name
     if not (folder / "config.json").is_file():
         sh(CLI + ["compress", "--teacher", TARGET, "--keep-layers", layers, "--method", method,
+                  *(["--num-blocks", blocks[0]] if blocks else []),
                   "--calibration", CALIBRATION, "--calibration-tokens", str(calibration_tokens), "--out", str(folder)],
-           WORK / "students" / f"{layers}-{method}.log")
+           WORK / "students" / f"{name}.log")
     summary = json.loads((folder / "compress_summary.json").read_text())
     return folder, summary
 
@@ -178,7 +180,7 @@ def report() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--student", nargs="*", default=[], help="LAYERS:METHOD, e.g. 20:linear-cos")
+    parser.add_argument("--student", nargs="*", default=[], help="LAYERS:METHOD[:BLOCKS], e.g. 20:linear-cos or 12:linear-cos:2")
     parser.add_argument("--epsilon", nargs="+", type=float, default=[math.inf])
     parser.add_argument("--task", default="bbc_news")
     parser.add_argument("--limit", type=int, default=300, help="first N test examples")
