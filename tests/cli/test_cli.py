@@ -97,3 +97,22 @@ def test_console_help_is_fast():
     subprocess.run([sys.executable, "-m", "peft_transfer.cli", "--help"], capture_output=True, check=True,
                    env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert time.perf_counter() - start < 4
+
+
+def test_a_user_warning_is_one_line_and_the_command_goes_on(monkeypatch, capsys):
+    from peft_transfer.cli import assets_cmd  # the command whose function the test swaps
+    from peft_transfer.errors import warn_user
+
+    def command(args):
+        warn_user("only one class in the data")
+        return 0
+
+    parser_register = assets_cmd.register
+
+    def register(parser):
+        parser_register(parser)
+        parser.set_defaults(func=command)
+
+    monkeypatch.setattr(assets_cmd, "register", register)
+    assert main(["assets"]) == 0
+    assert capsys.readouterr().err.strip() == "peft-transfer assets: warning: only one class in the data"

@@ -13,8 +13,9 @@ import importlib
 import os
 import sys
 import textwrap
+import warnings
 
-from ..errors import PeftTransferError
+from ..errors import PeftTransferError, PeftTransferWarning
 from .warning_filters import quiet_library_warnings
 
 # module name -> help; each module defines register(parser) and sets `func` on it
@@ -76,7 +77,18 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     quiet_library_warnings(getattr(args, "accountant", "prv"))
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", PeftTransferWarning)
+            show = warnings.showwarning
+
+            def one_line(message, category, *rest, **kw):  # the user's own input: one line, no source location
+                if issubclass(category, PeftTransferWarning):
+                    print(f"peft-transfer {args.command}: warning: {message}", file=sys.stderr)
+                else:
+                    show(message, category, *rest, **kw)
+
+            warnings.showwarning = one_line
+            return int(args.func(args) or 0)
     except PeftTransferError as exc:
         print(f"peft-transfer {args.command}: error: {exc}", file=sys.stderr)
         return 2
