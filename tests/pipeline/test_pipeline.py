@@ -36,7 +36,7 @@ def tiny_config(tmp_path):
     return PipelineConfig(
         target=str(tmp_path / "target"), tasks=["rotten_tomatoes"], epsilons=[math.inf, 8.0], test_examples=12,
         student=StudentSettings(path=str(tmp_path / "student")),
-        tune=TuneSettings(num_virtual_tokens=4, max_steps=2, batch_size=8, train_examples=64),
+        tune=TuneSettings(num_virtual_tokens=4, max_steps=2, batch_size=8, train_examples=64, budget_examples=16),
         transfer=TransferSettings(num_public=16, max_steps=2, batch_size=4),
     )
 
@@ -177,7 +177,7 @@ def test_yaml_overrides_and_quick_preset(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("epsilons: [inf, 8, 3]\ntune: {max_steps: 7}\n")
     config = load_pipeline_config(path)
-    assert config.epsilons == [math.inf, 8.0, 3.0] and config.tune.max_steps == 7 and config.tune.batch_size == 16
+    assert config.epsilons == [math.inf, 8.0, 3.0] and config.tune.max_steps == 7 and config.tune.batch_size == 128
     assert load_pipeline_config(quick=True).tune.max_steps < PipelineConfig().tune.max_steps
 
 

@@ -14,7 +14,7 @@ from peft_transfer.pipeline.config import PipelineConfig, TuneSettings
 from peft_transfer.pipeline.runner import _tune
 from peft_transfer.prompts.model import hidden_size
 from peft_transfer.tune.config import default_delta
-from peft_transfer.tune.dp_plan import DP_LEARNING_RATE, physical_batch
+from peft_transfer.tune.dp_plan import DP_LEARNING_RATE, MIN_BUDGET, physical_batch
 from peft_transfer.tune.settings import NON_DP_BATCH, NON_DP_LR, NON_DP_VIRTUAL, resolve_settings
 
 N = 640
@@ -37,7 +37,8 @@ def _cli(model, epsilon, **flags) -> tuple:
 def _pipeline(model, epsilon, tmp_path, monkeypatch, **tune) -> tuple:
     """What `run` hands `tune_prompt` for its tuning stage (training itself replaced by a recorder)."""
     seen = {}
-    monkeypatch.setattr(runner, "tune_prompt", lambda *a, **kw: seen.setdefault("args", a[4]))
+    monkeypatch.setattr(runner, "tune_prompt", lambda *a, **kw: seen.update(args=a[4], task=a[2]))
+    tune.setdefault("max_length", None)  # the task's own limit, as the CLI without --max-length
     _tune(model, None, TASK, list(range(N)), PipelineConfig(tune=TuneSettings(**tune)), epsilon, tmp_path / "p")
     a = seen["args"]
     return a.per_device_train_batch_size, a.max_steps, a.learning_rate, a.num_virtual_tokens, a.physical_batch_size
@@ -85,3 +86,17 @@ def test_resolver_defaults_and_the_budget_rounding_of_each_caller():
     assert resolve_settings(N, 32, 128, 8.0, dp_plan=False).plan is None
     with pytest.raises(PeftTransferError, match="larger than the 640 training examples"):
         resolve_settings(N, 32, 128, 8.0, batch_size=N + 1)
+
+
+def test_pipeline_dp_stages_get_at_least_the_minimum_budget_and_cut_texts(tmp_path, monkeypatch):
+    """With no tune.budget_examples, a DP stage processes at least dp_plan.MIN_BUDGET examples (steps x batch of
+    the plan), a non-DP stage max_steps x batch_size; tune.max_length cuts the training texts only."""
+    model = make_model("llama")
+    seen = {}
+    monkeypatch.setattr(runner, "tune_prompt", lambda *a, **kw: seen.update(args=a[4], task=a[2]))
+    config = PipelineConfig(tune=TuneSettings(max_steps=4, batch_size=16, max_length=48))
+    _tune(model, None, TASK, list(range(N)), config, 8.0, tmp_path / "dp")
+    assert seen["args"].per_device_train_batch_size * seen["args"].max_steps >= MIN_BUDGET
+    assert seen["task"].max_length == 48 and TASK.max_length > 48
+    _tune(model, None, TASK, list(range(N)), config, math.inf, tmp_path / "nodp")
+    assert (seen["args"].per_device_train_batch_size, seen["args"].max_steps) == (16, 4)

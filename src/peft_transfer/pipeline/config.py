@@ -63,14 +63,18 @@ class StudentSettings:
 class TuneSettings:
     """Prompt tuning on private data (the data owner's stage; also FullPT on the target)."""
 
-    num_virtual_tokens: int = _setting(20, "soft prompt length")
-    max_steps: int = _setting(50, "tuning steps")
-    batch_size: int = _setting(16, "logical batch size")
-    learning_rate: float = _setting(1e-3, "Adam learning rate")
+    num_virtual_tokens: int = _setting(4, "soft prompt length (4: the DP plan's; as good as 20 without DP, "
+                                          "benchmarks/results/dp_levers.md)")
+    max_steps: int = _setting(16, "tuning steps")
+    batch_size: int = _setting(128, "logical batch size")
+    learning_rate: float = _setting(1e-2, "Adam learning rate")
+    max_length: int | None = _setting(64, "tokens per training example while tuning (longer texts are cut; "
+                                          "evaluation keeps the task's own limit); null: the task's limit")
     max_grad_norm: float = _setting(1.0, "per-example clip norm under DP")
-    train_examples: int | None = _setting(2000, "use this many training examples (shuffled); null: all")
+    train_examples: int | None = _setting(None, "use this many training examples (shuffled); null: all")
     budget_examples: int | None = _setting(None, "examples processed per tuning stage (steps x batch), DP or not; "
-                                                 "null: max_steps x batch_size")
+                                                 "null: max_steps x batch_size, and under the DP plan at least "
+                                                 "4,096 (dp_plan.MIN_BUDGET: DP needs more examples to learn)")
     dp_plan: bool = _setting(True, "under DP, spend that budget as peft_transfer.tune.dp_plan plans it (large Poisson "
                                    "batches, fewer steps, its learning rate, micro-batches): the noise per step falls "
                                    "~1/batch; false: batch_size, max_steps and learning_rate as given")
@@ -80,13 +84,15 @@ class TuneSettings:
 class TransferSettings:
     """POST transfer on public, unlabelled text."""
 
-    num_public: int = _setting(200, "public texts used for the transfer")
+    num_public: int = _setting(256, "public texts used for the transfer")
     max_public_words: int | None = _setting(48, "cut each public text to its first N words; null: whole texts")
-    max_steps: int = _setting(50, "transfer steps")
+    max_steps: int = _setting(100, "transfer steps")
     batch_size: int = _setting(8, "public texts per step")
-    learning_rate: float = _setting(1e-3, "Adam learning rate")
+    learning_rate: float = _setting(1e-2, "Adam learning rate")
     alpha: float = _setting(0.5, "POST's alpha in [0, 1], set without labels (Eq. 6 needs labelled data: see "
                                  "eq6_alpha_oracle)")
+    prompt_init: str = _setting("source", "start p_t as a copy of p_s (source; same hidden size only) or from the "
+                                          "embeddings of p_s's init text (text)")
     temperature: float = _setting(2.0, "softmax temperature of the KL terms")
 
 
@@ -155,7 +161,7 @@ class PipelineConfig:
         return cls(
             epsilons=[math.inf, 8.0], test_examples=48, full_pt=True,
             student=StudentSettings(max_steps=10, batch_size=4, block_size=64, calibration_tokens=4096),
-            tune=TuneSettings(max_steps=8, batch_size=8, train_examples=200),
+            tune=TuneSettings(max_steps=8, batch_size=8, train_examples=200, budget_examples=64),
             transfer=TransferSettings(num_public=24, max_steps=8, batch_size=4),
         )
 

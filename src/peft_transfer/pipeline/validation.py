@@ -7,6 +7,7 @@ import math
 from ..distill.recipes import COMPRESS_METHODS, RECIPES
 from ..errors import PeftTransferError
 from ..tasks.classification import ClassificationTask
+from ..transfer.config import PROMPT_INITS
 from .config import EMBEDDED_TASK_NAMES, PipelineConfig, TaskSettings
 
 
@@ -63,11 +64,15 @@ def validate_config(config: PipelineConfig) -> None:
     _at_least_one(t, ("num_virtual_tokens", "max_steps", "batch_size", "train_examples"), "tune",
                   optional=("train_examples",))
     _positive(t, ("learning_rate", "max_grad_norm"), "tune")
+    _require(t.max_length is None or t.max_length >= 8, "tune.max_length", "must be at least 8 tokens or null",
+             t.max_length)
     _at_least_one(x, ("num_public", "max_public_words", "max_steps", "batch_size"), "transfer",
                   optional=("max_public_words",))
     _positive(x, ("learning_rate", "temperature"), "transfer")
     _require(x.alpha is None or 0 <= x.alpha <= 1, "transfer.alpha", "must lie in [0, 1] or be null (Eq. 6)",
              x.alpha)
+    _require(x.prompt_init in PROMPT_INITS, "transfer.prompt_init", f"must be one of {list(PROMPT_INITS)}",
+             x.prompt_init)
 
 
 def _validate_task(task: TaskSettings, key: str) -> None:
