@@ -25,15 +25,49 @@ def _plain(settings: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(settings, sort_keys=True, default=str))
 
 
-def _short(value: Any, width: int = 40) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= width else text[: width - 1] + "…"
+# settings recorded under another name than the command-line flag that sets them
+_FLAGS = {"per_device_train_batch_size": "--batch-size", "target_epsilon": "--epsilon", "target_delta": "--delta",
+          "num_train_epochs": "--epochs", "public_fingerprint": "the --public texts",
+          "data_fingerprint": "the --data rows", "corpus_fingerprint": "the --corpus texts",
+          "source_prompt": "the --prompt weights"}
+_WIDTH = 48
 
 
-def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """`key: old → new` for each setting that differs."""
-    keys = sorted(set(old) | set(new))
-    return [f"{k}: {_short(old.get(k))} → {_short(new.get(k))}" for k in keys if old.get(k) != new.get(k)]
+def _pair(old: Any, new: Any) -> str:
+    """`old → new`, each cut to about `_WIDTH` characters around where the two first differ."""
+    a, b = json.dumps(old, default=str, ensure_ascii=False), json.dumps(new, default=str, ensure_ascii=False)
+    start = 0
+    if max(len(a), len(b)) > _WIDTH:
+        same = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        start = max(0, same - 12)
+    return f"{_window(a, start)} → {_window(b, start)}"
+
+
+def _window(text: str, start: int) -> str:
+    cut = text[start : start + _WIDTH]
+    return ("…" if start else "") + cut + ("…" if start + _WIDTH < len(text) else "")
+
+
+def _name(key: str) -> str:
+    flag = _FLAGS.get(key.split(".")[0])
+    return f"{key} ({flag})" if flag else key
+
+
+def differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """`key: old → new` for each setting that differs; a nested setting (the task's template, say) by its
+    dotted key, and long values around the place where they differ, so the difference itself is shown."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{prefix}{key}.")
+        elif all(isinstance(v, str) and v.startswith("sha256:") for v in (a, b)):
+            out.append(f"{_name(prefix + key)}: changed")  # a content hash: its digits say nothing
+        else:
+            out.append(f"{_name(prefix + key)}: {_pair(a, b)}")
+    return out
 
 
 def guard_rerun(folder: str | Path, settings: dict[str, Any], resume: bool, leftovers: Iterable[Path],

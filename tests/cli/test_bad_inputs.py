@@ -49,7 +49,8 @@ BAD_INPUTS = [
     ("tune-budget-and-epochs", "tune --model {student} --data {good_csv} --out {tmp}/t9c --budget-examples 64 "
                                "--epochs 2", r"give the compute once: --budget-examples, or --epochs, or --max-steps"),
     ("tune-max-length-too-short", "tune --model {student} --data {good_csv} --out {tmp}/t9d --max-length 3",
-     r"max_length 3 leaves no room for text\. Raise --max-length 3 above the template's own tokens"),
+     r"a limit of 3 tokens per example leaves no room for text \(the template alone takes \d+\)\. Raise "
+     r"--max-length 3 above the template's own tokens"),
     ("tune-dp-batch-larger-than-data", "tune --model {student} --data {good_csv} --out {tmp}/t9e --epsilon 8 "
                                        "--batch-size 64", r"batch size 64 is larger than the 24 training examples"),
     ("transfer-alpha-2", "transfer --prompt {p_s} --student {student} --out {tmp}/t10 --alpha 2",

@@ -85,7 +85,8 @@ def load_prompt(model: PreTrainedModel, path: str, **hub_kwargs) -> PeftModel:
     if config.token_dim and config.token_dim != size:
         raise PeftTransferError(
             f"The prompt at {path} has hidden size {config.token_dim} but the model {model_id(model)} has {size}: "
-            "a prompt only fits models with the same hidden size (transfer it with POST instead)."
+            f"a prompt only fits models of its own hidden size. Use it with the model it was made on "
+            f"({config.base_model_name_or_path}), or move it to this model first with `peft-transfer transfer`."
         )
     weights = os.path.join(path, "adapter_model.safetensors")
     try:

@@ -182,7 +182,8 @@ class TokenizedTask:
         self._text_budget = self.task.max_length - fixed
         if self._text_budget < 1:
             raise PeftTransferError(
-                f"Task {self.task.name!r}: max_length {self.task.max_length} leaves no room for text."
+                f"Task {self.task.name!r}: a limit of {self.task.max_length} tokens per example leaves no room for "
+                f"text (the template alone takes {fixed})."
             )
 
     @property

@@ -82,13 +82,14 @@ class PrivatePromptConfig(TrainingArguments):
         if eps is not None and math.isinf(eps) and sigma is None:
             self.target_epsilon = None
         if self.target_epsilon is not None and sigma is not None:
-            raise PeftTransferError("Give either target_epsilon (σ is then calibrated to spend it) or "
-                                    "noise_multiplier, not both.")
+            raise PeftTransferError("Give either --epsilon (target_epsilon; σ is then calibrated to spend it) or "
+                                    "--noise-multiplier (noise_multiplier), not both.")
         if sigma is not None and not sigma > 0:
             raise PeftTransferError(f"noise_multiplier must be positive (got {sigma}); leave it unset (and "
                                     "target_epsilon unset) to train without differential privacy.")
         if self.target_delta is not None and not 0 < self.target_delta < 1:
-            raise PeftTransferError(f"target_delta must lie in (0, 1) and be well below 1/N (got {self.target_delta}).")
+            raise PeftTransferError(f"--delta (target_delta) must lie in (0, 1) and be well below 1/N (got "
+                                    f"{self.target_delta}).")
         if self.accountant not in ACCOUNTANTS:
             raise PeftTransferError(f"accountant must be one of {ACCOUNTANTS}, not {self.accountant!r}.")
         if self.grad_sample_mode not in ("hooks", "functorch"):
@@ -101,8 +102,9 @@ class PrivatePromptConfig(TrainingArguments):
             raise PeftTransferError(f"stop_at_epsilon must be positive (got {self.stop_at_epsilon}).")
         if self.stop_at_epsilon is not None and self.target_epsilon is not None \
                 and self.stop_at_epsilon > self.target_epsilon:
-            raise PeftTransferError(f"stop_at_epsilon {self.stop_at_epsilon:g} is above target_epsilon "
-                                    f"{self.target_epsilon:g}: the target is the promise; stop at or below it.")
+            raise PeftTransferError(f"--stop-at-epsilon (stop_at_epsilon) {self.stop_at_epsilon:g} is above --epsilon "
+                                    f"(target_epsilon) {self.target_epsilon:g}: the target is the promise; stop at or "
+                                    "below it.")
         if self.private and self.load_best_model_at_end:
             raise PeftTransferError("load_best_model_at_end picks a checkpoint by its evaluation metric, a choice "
                                     "outside the privacy accounting; it is refused under DP (the result is the last "
@@ -132,8 +134,8 @@ class PrivatePromptConfig(TrainingArguments):
             return default_delta(num_examples)
         if self.target_delta >= 1.0 / num_examples:
             raise PeftTransferError(
-                f"target_delta {self.target_delta:g} is not below 1/N = {1 / num_examples:g}: with δ ≥ 1/N a mechanism "
-                "that publishes a random training example verbatim is (0, δ)-DP. Use δ well below 1/N (default "
-                "1/(10 N))."
+                f"--delta (target_delta) {self.target_delta:g} is not below 1/N = {1 / num_examples:g} for the "
+                f"{num_examples} training examples: with δ ≥ 1/N a mechanism that publishes a random training example "
+                "verbatim is (0, δ)-DP. Use δ well below 1/N (default 1/(10 N)), or omit --delta."
             )
         return self.target_delta
