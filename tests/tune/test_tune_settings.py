@@ -23,7 +23,7 @@ TASK = get_task("rotten_tomatoes")
 
 def _flags(**given) -> argparse.Namespace:
     flags = dict(epsilon=None, budget_examples=None, epochs=None, batch_size=None, max_steps=None, learning_rate=None,
-                 num_virtual_tokens=None, physical_batch_size=None)
+                 num_virtual_tokens=None, physical_batch_size=None, accountant="prv")
     return argparse.Namespace(**{**flags, **given})
 
 

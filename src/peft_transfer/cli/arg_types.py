@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from ..tune.dp_plan import delta_problem, epsilon_problem
+
 
 def _number(text: str, kind: type) -> float | int:
     try:
@@ -55,13 +57,26 @@ def open_unit_interval(text: str) -> float:
 
 
 def epsilon(text: str) -> float:
-    """A DP budget: a positive number, or inf (no differential privacy)."""
+    """A DP budget: a number the accountants can certify and that still promises something
+    (`dp_plan.epsilon_problem`: 0.01 to 50), or inf (no differential privacy)."""
     if text.strip().lower() in ("inf", "infinity"):
         return math.inf
     value = _number(text, float)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive (or inf for no differential privacy), got {text}")
+    problem = epsilon_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return value
+
+
+def dp_delta(text: str) -> float:
+    """A DP δ: strictly between 0 and 1, and not so small that the accountants cannot work with it
+    (`dp_plan.delta_problem`)."""
+    problem = delta_problem(_number(text, float))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return float(text)
 
 
 def layer_list(text: str) -> list[int]:

@@ -6,8 +6,10 @@ import argparse
 import os
 
 from ..errors import PeftTransferError
-from .arg_types import epsilon, layer_list, open_unit_interval, positive_float, positive_int
-from .common import add_task_arguments, check_out_folder, task_from_args
+from ..tune.dp_plan import check_dp_flags
+from .arg_types import dp_delta, epsilon, layer_list, positive_float, positive_int
+from .common import add_column_arguments, add_task_arguments, column_options, task_from_args
+from .out_folders import check_folders
 from .references import check_model_ref, check_prompt_ref
 
 
@@ -20,13 +22,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="labelled pool: an embedded set name, a csv/jsonl/json/parquet file or a saved "
                                        "datasets folder; labels as class indices or class names (default: the task's "
                                        "embedded set)")
+    add_column_arguments(parser)
     parser.add_argument("--split", default=None, help="split of an embedded set or DatasetDict folder (default: train; "
                                                       "a single file is used whole)")
     parser.add_argument("--pool-size", type=positive_int, default=200,
                         help="examples drawn from --data for the audit pool")
     parser.add_argument("--shadows", type=positive_int, default=8, help="number K of shadow prompts (at least 4)")
     parser.add_argument("--epsilon", type=epsilon, default=8.0, help="DP budget of each shadow ('inf': no DP)")
-    parser.add_argument("--delta", type=open_unit_interval, help="DP delta (default: the tuning default, 1/(10 N))")
+    parser.add_argument("--delta", type=dp_delta, help="DP delta (default: the tuning default, 1/(10 N))")
     parser.add_argument("--epochs", type=positive_float, default=1.0, help="passes over each shadow's half of the "
                                                                            "pool")
     parser.add_argument("--max-steps", type=positive_int, default=None,
@@ -66,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.shadows < MIN_SHADOWS:  # before loading anything
         raise PeftTransferError(f"--shadows must be at least {MIN_SHADOWS} (got {args.shadows}); the paper uses 8.")
-    check_out_folder(args.out)
+    check_dp_flags(args.epsilon, args.delta, noise_flag=False)
+    check_folders(args.out, "audit", [("--model", args.model), ("--data", args.data),
+                                       ("--target-prompt", args.target_prompt)])
     check_model_ref(args.model, "--model")
     if args.target_prompt:
         check_prompt_ref(args.target_prompt, "--target-prompt")
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from ..student.layers import make_student
 
     task = task_from_args(args, prompts=[args.target_prompt], default=args.data)
-    data = load_labelled(args.data or task.name, split=args.split, task=task)
+    data = load_labelled(args.data or task.name, split=args.split, task=task, **column_options(args))
     tune_args = build_tune_args(args.epsilon, os.path.join(args.out, "trainer"), args.seed, args.delta,
                                 args.epochs, args.max_steps or -1, args.learning_rate, args.batch_size,
                                 args.num_virtual_tokens)

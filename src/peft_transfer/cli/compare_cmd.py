@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from .arg_types import positive_int
-from .common import add_task_arguments, check_out_folder, task_from_args
+from .common import add_task_arguments, task_from_args
+from .out_folders import check_folders
 from .references import check_model_ref, check_prompt_ref
 
 _PROMPTS = (("source_prompt", "--source-prompt"), ("transferred_prompt", "--transferred-prompt"))
@@ -32,7 +33,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.out:
-        check_out_folder(args.out)
+        check_folders(args.out, "comparison", [("--target", args.target), ("--student", args.student),
+                                               ("--source-prompt", args.source_prompt),
+                                               ("--transferred-prompt", args.transferred_prompt),
+                                               ("--full-prompt", args.full_prompt), ("--data", args.data)])
     check_model_ref(args.target, "--target")
     if args.student:
         check_model_ref(args.student, "--student")
@@ -43,13 +47,19 @@ def run(args: argparse.Namespace) -> int:
     # heavy (torch, transformers, datasets): imported when the command runs
     from ..assets import load_model
     from ..assets.data_files import describe_split, load_labelled
+    from ..assets.vocabulary import check_same_tokenizer
     from ..evaluation.comparison import compare_prompts, comparison_markdown, write_comparison
 
     task = task_from_args(args, prompts=[path for path, _ in prompts], default=args.data)
     source = args.data or task.name
     data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task)
     target, tokenizer = load_model(args.target)
-    student = load_model(args.student)[0] if args.student else None
+    student = None
+    if args.student:
+        student, student_tokenizer = load_model(args.student)
+        check_same_tokenizer(tokenizer, student_tokenizer, f"--target {args.target}", f"--student {args.student}",
+                             "CompPT scores the student through the target's tokenizer, so give a student made "
+                             "from the target.")
     rows = compare_prompts(target, tokenizer, task, data, student=student, source_prompt=args.source_prompt,
                            transferred_prompt=args.transferred_prompt, full_prompts=args.full_prompt,
                            batch_size=args.batch_size, progress=True)  # scored as the task says (accuracy, ROUGE)

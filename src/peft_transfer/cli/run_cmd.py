@@ -11,7 +11,7 @@ import argparse
 
 from ..pipeline.config import load_pipeline_config
 from ..pipeline.config_yaml import config_yaml, keys_help
-from .common import check_out_folder
+from .out_folders import check_folders
 
 DESCRIPTION = ("The whole POST pipeline: distil a student from the target (cached per machine), tune prompts on "
                "it with each task's private data at each ε, transfer them to the target with public text, and "
@@ -36,10 +36,21 @@ def run(args: argparse.Namespace) -> int:
         print(config_yaml(config), end="")
         return 0
     out = args.out or ("runs/quick" if args.quick else "runs/embedded")
-    check_out_folder(out)
+    check_folders(out, "run", pipeline_inputs(args.config, config))
     from ..pipeline.runner import run_pipeline  # heavy (every stage): imported when the pipeline runs
 
     paths = run_pipeline(config, out)  # validates every setting before anything loads
     print(paths["md"].read_text())
     print("results: " + ", ".join(str(p) for p in paths.values() if p.exists()))
     return 0
+
+
+def pipeline_inputs(path: str | None, config) -> list[tuple[str, object]]:
+    """The files and folders a run reads (the config file and the YAML's paths), which its --out must keep
+    apart from."""
+    inputs: list[tuple[str, object]] = [("the config file", path), ("config key 'target'", config.target),
+                                        ("config key 'student.path'", config.student.path)]
+    for i, task in enumerate(config.tasks):
+        for key in ("data", "test_data", "public"):
+            inputs.append((f"config key 'tasks[{i}].{key}'", getattr(task, key, None)))
+    return inputs

@@ -8,8 +8,9 @@ import os
 
 from ..errors import PeftTransferError
 from .arg_types import non_negative_int, positive_float, positive_int, unit_interval
-from .common import add_task_arguments, check_out_folder, explicit_task, task_from_args
+from .common import add_task_arguments, explicit_task, task_from_args
 from .hub_args import add_hub_arguments, maybe_push
+from .out_folders import check_folders
 from .references import check_model_ref, check_prompt_ref
 
 
@@ -54,10 +55,26 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
+SHARED = ("POST compares the two models' outputs token by token, so the student must share the target's "
+          "tokenizer: use a student made from the target (peft-transfer distill or compress).")
+
+
+def check_student(prompt: str, student) -> None:
+    """--student must be the model --prompt was tuned on (transfer copies what the prompt does there)."""
+    from ..prompts.config import TransferablePromptConfig  # heavy (peft): loaded with the models anyway
+    from ..prompts.fit import check_base_model
+
+    config = TransferablePromptConfig.from_pretrained(prompt)
+    check_base_model(config, student, f"--prompt {prompt}", f"--student {student.name_or_path}",
+                     f"give the model it was made on as --student ({config.base_model_name_or_path}).")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.push_to_hub and len(args.target) > 1:
         raise PeftTransferError("--push-to-hub takes one target; push each sub-folder with `peft-transfer push`.")
-    check_out_folder(args.out)
+    check_folders(args.out, "prompt" if len(args.target) == 1 else "prompts",
+                  [("--prompt", args.prompt), ("--student", args.student), ("--target", args.target),
+                   ("--public", args.public)], args.work_dir, uses_work_dir=True)
     check_prompt_ref(args.prompt, "--prompt")
     check_model_ref(args.student, "--student")
     for target in args.target:
@@ -65,13 +82,19 @@ def run(args: argparse.Namespace) -> int:
     # heavy (torch, transformers, peft): imported when the command runs, so `--help` stays fast
     from ..assets.data_files import load_texts
     from ..assets.models import load_model
+    from ..assets.vocabulary import check_same_tokenizer
     from ..transfer.config import TransferConfig
     from ..transfer.run import transfer_prompt
 
     task = task_from_args(args, prompts=[args.prompt]) if explicit_task(args) is not None else None
     public = load_texts(args.public, limit=args.public_limit, seed=args.seed, max_words=args.max_public_words)
     student, tokenizer = load_model(args.student)
-    targets = [load_model(t)[0] for t in args.target]
+    check_student(args.prompt, student)
+    targets = []
+    for name in args.target:
+        target, target_tokenizer = load_model(name)
+        check_same_tokenizer(tokenizer, target_tokenizer, f"--student {args.student}", f"--target {name}", SHARED)
+        targets.append(target)
     work = args.work_dir or f"{os.path.normpath(args.out)}-work"
     config = TransferConfig(
         output_dir=work, max_steps=args.steps, per_device_train_batch_size=args.batch_size,

@@ -15,9 +15,11 @@ import os
 import sys
 
 from ..errors import PeftTransferError
-from .arg_types import epsilon, open_unit_interval, positive_float, positive_int
-from .common import add_task_arguments, check_out_folder, task_from_args
+from ..tune.dp_plan import check_dp_flags
+from .arg_types import dp_delta, epsilon, positive_float, positive_int
+from .common import add_column_arguments, add_task_arguments, column_options, task_from_args
 from .hub_args import add_hub_arguments, maybe_push
+from .out_folders import check_folders
 from .references import check_model_ref
 
 DESCRIPTION = (
@@ -39,20 +41,23 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="labelled training data: csv/jsonl/json/parquet file, a saved "
                                                      "datasets folder or an embedded set (rotten_tomatoes, bbc_news); "
                                                      "labels as class indices or class names")
+    add_column_arguments(parser)
     add_task_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder for the prompt export: the only thing to hand over")
     parser.add_argument("--work-dir", default=None, help="checkpoints, logs and accountant state, which stay on this "
                                                         "machine (default: <out>-work; a rerun resumes from it)")
-    parser.add_argument("--epsilon", type=epsilon, default=None, help="target ε of (ε, δ)-DP; omit (or inf) to train "
-                                                                      "without DP")
-    parser.add_argument("--delta", type=open_unit_interval, default=None,
-                        help="δ of (ε, δ)-DP, below 1/N (default: 1/(10 N) for N training examples)")
+    parser.add_argument("--epsilon", type=epsilon, default=None, help="target ε of (ε, δ)-DP, from 0.01 to 50; omit "
+                                                                      "(or inf) to train without DP")
+    parser.add_argument("--delta", type=dp_delta, default=None,
+                        help="δ of (ε, δ)-DP, below 1/N and at least 1e-10, with --epsilon or --noise-multiplier "
+                             "(default: 1/(10 N) for N training examples)")
     parser.add_argument("--noise-multiplier", type=positive_float, default=None,
                         help="DP noise σ instead of --epsilon (ε is then what the accountant reports)")
     parser.add_argument("--max-grad-norm", type=positive_float, default=1.0, help="per-example clip norm under DP")
     parser.add_argument("--accountant", choices=["prv", "rdp"], default="prv", help="privacy accountant")
     parser.add_argument("--stop-at-epsilon", type=epsilon, default=None,
-                        help="stop before ε would pass this (at most --epsilon; a resume with more steps stops there)")
+                        help="under DP (--epsilon or --noise-multiplier), stop before ε would pass this (at most "
+                             "--epsilon; a resume with more steps stops there)")
     parser.add_argument("--budget-examples", type=positive_int, default=None,
                         help="compute budget in examples processed (steps x batch); with --epsilon the DP plan "
                              "spends it in large batches (default under DP: one epoch, at least 4,096 and at most "
@@ -92,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
                                 "not both.")
     if args.budget_examples and (args.epochs or args.max_steps):
         raise PeftTransferError("give the compute once: --budget-examples, or --epochs, or --max-steps.")
-    check_out_folder(args.out)
+    check_dp_flags(args.epsilon, args.delta, args.noise_multiplier, args.stop_at_epsilon)
+    check_folders(args.out, "prompt", [("--model", args.model), ("--data", args.data)], args.work_dir,
+                  uses_work_dir=True)
     check_model_ref(args.model, "--model")
     # heavy (torch, transformers, opacus): imported when the command runs, so `--help` stays fast
     from transformers.trainer_utils import get_last_checkpoint
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from ..assets import load_model
     from ..assets.data_files import load_labelled
     from ..prompted_forward import is_masked_lm
+    from ..tasks.labels import warn_if_one_class
     from ..tune.config import PrivatePromptConfig
     from ..tune.dp_plan import noise_warning
     from ..tune.trainer import tune_prompt
@@ -114,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
                   stop_at_epsilon=args.stop_at_epsilon, max_grad_norm=args.max_grad_norm, accountant=args.accountant,
                   save_steps=args.save_steps, seed=args.seed)
     checked = PrivatePromptConfig(**common)  # bad combinations are refused before anything loads
-    data = load_labelled(args.data, "train", args.limit, task=task)
+    data = load_labelled(args.data, "train", args.limit, task=task, **column_options(args))
+    warn_if_one_class(data, task, f"--data {args.data}")
     delta = checked.resolved_delta(len(data)) if eps else None
     model, tokenizer = load_model(args.model)
     masked = is_masked_lm(model)

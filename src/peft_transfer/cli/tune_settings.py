@@ -20,7 +20,7 @@ def resolve(args: argparse.Namespace, num_examples: int, hidden_size: int, max_l
     return resolve_settings(num_examples, hidden_size, max_length, args.epsilon, delta, batch_size=args.batch_size,
                             max_steps=args.max_steps, epochs=args.epochs, budget_examples=args.budget_examples,
                             learning_rate=args.learning_rate, num_virtual_tokens=args.num_virtual_tokens,
-                            physical_batch_size=args.physical_batch_size)
+                            physical_batch_size=args.physical_batch_size, accountant=args.accountant)
 
 
 def truncation_line(task, tokenizer, texts: list[str], masked_lm: bool) -> str:

@@ -35,12 +35,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from transformers import AutoTokenizer
 
 from ..assets import load_model
 from ..assets.data_files import load_texts
-from ..assets.models import cache_root
+from ..assets.models import cache_root, resolve_model
 from ..assets.overlap import check_content_overlap, check_source_overlap
 from ..assets.shipped_students import REBUILD_HINT, shipped_student_for
+from ..assets.vocabulary import check_same_tokenizer
 from ..distill.compress import SUMMARY_NAME, CompressJob, run_compression
 from ..distill.recipes import recipe_settings
 from ..distill.run import DistillJob, run_distillation
@@ -232,7 +234,7 @@ def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float,
         task = dataclasses.replace(task, max_length=t.max_length)
     settings = resolve_settings(len(train), hidden_size(model), task.max_length, epsilon, dp_plan=t.dp_plan,
                                 budget_examples=budget, num_virtual_tokens=t.num_virtual_tokens,
-                                round_steps_up=False, **given)
+                                round_steps_up=False, epsilon_key="config key 'epsilons'", **given)
     if settings.plan is not None:
         _say(settings.plan.describe(epsilon))
         warning = noise_warning(settings.plan)
@@ -358,12 +360,27 @@ def _run_task(prepared: PreparedTask, out: Path, config: PipelineConfig, target,
     return results
 
 
+def check_student_tokenizer(config: PipelineConfig, tokenizer) -> None:
+    """A student folder of your own (student.path) must share the target's tokenizer: POST compares the two
+    models' outputs token by token. (Students made here or shipped are made from the target.)"""
+    if config.student.path:
+        try:
+            own = AutoTokenizer.from_pretrained(resolve_model(config.student.path)[0])
+        except (OSError, ValueError) as exc:
+            raise PeftTransferError(f"config key 'student.path': cannot load a tokenizer from "
+                                    f"{config.student.path} ({exc}).") from None
+        check_same_tokenizer(tokenizer, own, f"config key 'target' ({config.target})",
+                             f"'student.path' ({config.student.path})",
+                             "use a student made from the target (student.source: compress or distill, no path).")
+
+
 def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     """Run (or resume) the whole pipeline into `out`; returns the paths of results.md/json/png."""
     out = Path(out)
     validate_config(config)  # every setting checked before anything loads
     target, tokenizer = load_model(config.target)
     config = resolve_keep_layers(config, target)
+    check_student_tokenizer(config, tokenizer)
     check_run_folder(out, config, write=False)  # another run's folder: refused before the data loads
     tasks = prepare_tasks(config, tokenizer, is_masked_lm(target))  # data, labels, label words, overlap checked
     check_distillation_corpus(config, tasks)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
 
+from ..assets.model_refs import is_local_model
 from ..distill.recipes import COMPRESS_METHODS, RECIPES
 from ..errors import PeftTransferError
 from ..tasks.classification import ClassificationTask
 from ..transfer.config import PROMPT_INITS
+from ..tune.dp_plan import epsilon_problem
 from .config import EMBEDDED_TASK_NAMES, PipelineConfig, TaskSettings
+
+_FOLDER_NAME = re.compile(r"\w[\w .+-]*")  # a task's name is its folder under --out: no slash, no ..
 
 
 def _require(ok: bool, key: str, rule: str, value) -> None:
@@ -32,6 +37,9 @@ def _positive(section, names: tuple[str, ...], prefix: str) -> None:
 
 def validate_config(config: PipelineConfig) -> None:
     """Raise `PeftTransferError` for the first setting that cannot work (ranges, names, duplicates)."""
+    is_local_model(config.target, "config key 'target':")  # a path that is not there: refused now, not after the Hub
+    if config.student.path is not None:
+        is_local_model(config.student.path, "config key 'student.path':")
     _require(bool(config.tasks), "tasks", "must name at least one task", config.tasks)
     names = config.task_names()
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -50,6 +58,9 @@ def validate_config(config: PipelineConfig) -> None:
     _require(bool(config.epsilons), "epsilons", "must list at least one privacy level (inf: no DP)", config.epsilons)
     for i, eps in enumerate(config.epsilons):
         _require(eps > 0, f"epsilons[{i}]", "must be positive (or inf for no DP)", eps)
+        problem = epsilon_problem(eps)
+        if problem:
+            raise PeftTransferError(f"config key 'epsilons[{i}]': {problem}")
     _require(config.test_examples is None or config.test_examples >= 1, "test_examples", "must be at least 1 or null",
              config.test_examples)
     s, t, x = config.student, config.tune, config.transfer
@@ -77,7 +88,12 @@ def validate_config(config: PipelineConfig) -> None:
 
 def _validate_task(task: TaskSettings, key: str) -> None:
     _require(task.name not in EMBEDDED_TASK_NAMES, f"{key}.name", "must not be an embedded task's name", task.name)
-    _require(task.test_size > 0, f"{key}.test_size", "must be positive (a fraction < 1 or a count)", task.test_size)
+    _require(bool(_FOLDER_NAME.fullmatch(task.name)) and ".." not in task.name, f"{key}.name",
+             "is the task's folder under --out, so it must be a plain folder name (letters, digits, _ - . + and "
+             "spaces; no / nor ..)", task.name)
+    _require(0 < task.test_size < 1 or (task.test_size >= 1 and float(task.test_size).is_integer()),
+             f"{key}.test_size", "must be a fraction of the data below 1 (0.2: a fifth held out) or a whole number "
+             "of examples (50)", task.test_size)
     _require(task.max_length >= 8, f"{key}.max_length", "must be at least 8 tokens", task.max_length)
     try:
         ClassificationTask(name=task.name, template=task.template, label_words=task.label_words,

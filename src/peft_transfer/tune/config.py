@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from ..errors import PeftTransferError
+from .dp_plan import epsilon_problem
 
 ACCOUNTANTS = ("prv", "rdp")
 
@@ -79,6 +80,10 @@ class PrivatePromptConfig(TrainingArguments):
         if eps is not None and not eps > 0:
             raise PeftTransferError(f"target_epsilon must be positive (got {eps}); use None or inf to train "
                                     "without differential privacy.")
+        for name, value in (("target_epsilon", eps), ("stop_at_epsilon", self.stop_at_epsilon)):
+            problem = epsilon_problem(value) if value is not None and value > 0 and value < math.inf else None
+            if problem:  # a library caller's settings (the CLI and the pipeline check their flags and keys first)
+                raise PeftTransferError(f"{name}: {problem}.")
         if eps is not None and math.isinf(eps) and sigma is None:
             self.target_epsilon = None
         if self.target_epsilon is not None and sigma is not None:

@@ -33,6 +33,78 @@ DP_LEARNING_RATE = 1e-2
 DP_PHYSICAL_TOKENS = 2048
 MIN_BUDGET = 4096  # BBC News (1,625 articles) at ε = 8: 78.7 % after 2,048 examples, 83.7 % after 4,096
 MAX_DEFAULT_BUDGET = 8192
+MIN_EPSILON = 0.01  # the PRV accountant's resolution (its eps_error): a smaller ε cannot be certified
+MAX_EPSILON = 50.0  # above it (ε, δ)-DP bounds nothing, and calibrating σ with PRV takes minutes
+MAX_SIGMA = 2.0**16 * 20  # where Opacus's σ search gives up ("The privacy budget is too low.")
+MIN_DELTA = 1e-10  # below it the PRV accountant's floating-point error dominates (Opacus refuses to account)
+
+
+def epsilon_problem(value: float) -> str | None:
+    """Why `value` cannot be a target ε (or a stop at ε), None when it can; inf means no DP. The CLI's --epsilon
+    flags and the pipeline's `epsilons` both ask this (each names its flag or key)."""
+    if math.isinf(value) and value > 0:
+        return None
+    if not value > 0:
+        return f"must be positive (or inf for no differential privacy), got {value:g}"
+    if value < MIN_EPSILON:
+        return (f"{value:g} is below {MIN_EPSILON:g}, the smallest ε the privacy accountants here can certify; use "
+                f"an ε of at least {MIN_EPSILON:g}")
+    if value > MAX_EPSILON:
+        return (f"{value:g} is above {MAX_EPSILON:g}: at such an ε the DP guarantee bounds nothing (likelihood "
+                f"ratios up to e^{value:g}) and the accountants would take minutes on it; use inf to train without "
+                f"DP, or an ε of at most {MAX_EPSILON:g}")
+    return None
+
+
+def delta_problem(value: float) -> str | None:
+    """Why `value` cannot be a δ, None when it can (the CLI's --delta flags ask this)."""
+    if not 0.0 < value < 1.0:
+        return f"must lie strictly between 0 and 1 (and well below 1/N), got {value:g}"
+    if value < MIN_DELTA:
+        return (f"{value:g} is below {MIN_DELTA:g}, where the privacy accountants' floating-point error dominates; use "
+                f"a δ of at least {MIN_DELTA:g} (default: 1/(10 N) for N training examples)")
+    return None
+
+
+def check_dp_flags(epsilon: float | None, delta: float | None, noise_multiplier: float | None = None,
+                   stop_at_epsilon: float | None = None, noise_flag: bool = True) -> None:
+    """Refuse --delta or --stop-at-epsilon when nothing turns DP on (no finite --epsilon, no --noise-multiplier
+    where the command has that flag, `noise_flag`): the run would silently train without differential privacy."""
+    if noise_multiplier is not None or (epsilon is not None and not math.isinf(epsilon)):
+        return
+    for flag, value in (("--delta", delta), ("--stop-at-epsilon", stop_at_epsilon)):
+        if value is not None:
+            without = "--epsilon inf means no DP" if epsilon is not None else "without --epsilon"
+            turn_on = "--epsilon (e.g. --epsilon 8)" + (" or --noise-multiplier" if noise_flag else "")
+            raise PeftTransferError(f"{flag} {value:g} is a differential-privacy setting, but {without}: the run "
+                                    f"would train without DP. Add {turn_on} for DP, or drop {flag}.")
+
+
+def epsilon_floor(delta: float, sample_rate: float, steps: int, accountant: str) -> float:
+    """The smallest ε `accountant` certifies for `steps` steps at `sample_rate` and `delta`: ε at `MAX_SIGMA`
+    (below it, Opacus's σ search fails with "The privacy budget is too low")."""
+    from opacus.accountants import create_accountant  # heavy (opacus, torch): only when a DP run is planned
+
+    counter = create_accountant(accountant)
+    counter.history = [(MAX_SIGMA, sample_rate, steps)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(counter.get_epsilon(delta=delta))
+
+
+def check_reachable(epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str,
+                    key: str = "--epsilon") -> None:
+    """Refuse a target ε below what `accountant` can certify for this run (`epsilon_floor`), naming `key`."""
+    floor = epsilon_floor(delta, sample_rate, steps, accountant)
+    if epsilon > floor:
+        return
+    need = float(f"{floor * 1.05:.2g}")
+    need = need if need > floor else floor * 1.1
+    run = f"{steps:,} step{'s' if steps != 1 else ''} at sampling rate {sample_rate:.3g} and δ = {delta:.2g}"
+    raise PeftTransferError(
+        f"{key} {epsilon:g} cannot be reached: for {run}, the {accountant} accountant certifies no ε below "
+        f"{floor:.2g}, however much noise is added; use an ε of at least {need:g}"
+        + (" (or the prv accountant)" if accountant == "rdp" else "") + ".")
 
 
 def default_budget(num_examples: int) -> int:
@@ -118,9 +190,12 @@ def plan_dp(num_examples: int, epsilon: float, delta: float, prompt_dims: int, b
         n_steps = steps or max(1, budget // batch)
         with warnings.catch_warnings():  # "optimal order is the largest alpha": an estimate, RDP errs high
             warnings.simplefilter("ignore", UserWarning)
-            sigma = float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta,
-                                               sample_rate=batch / num_examples, steps=n_steps, accountant="rdp",
-                                               epsilon_tolerance=0.05))
+            try:
+                sigma = float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta,
+                                                   sample_rate=batch / num_examples, steps=n_steps,
+                                                   accountant="rdp", epsilon_tolerance=0.05))
+            except ValueError:  # below RDP's floor (PRV may still certify it: `check_reachable` decides)
+                sigma = MAX_SIGMA
         chosen = DPPlan(num_examples, budget, batch, n_steps, learning_rate or DP_LEARNING_RATE, sigma, prompt_dims)
         if chosen.noise_ratio <= NOISE_TARGET:
             break

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 from .config import default_delta
-from .dp_plan import DP_VIRTUAL_TOKENS, DPPlan, physical_batch, plan_dp
+from .dp_plan import DP_VIRTUAL_TOKENS, DPPlan, check_reachable, physical_batch, plan_dp
 
 NON_DP_BATCH, NON_DP_LR, NON_DP_VIRTUAL = 16, 1e-3, 20
 
@@ -39,22 +39,30 @@ def resolve_settings(num_examples: int, hidden_size: int, max_length: int, epsil
                      epochs: float | None = None, budget_examples: int | None = None,
                      learning_rate: float | None = None, num_virtual_tokens: int | None = None,
                      physical_batch_size: int | None = None, dp_plan: bool = True,
-                     round_steps_up: bool = True) -> ResolvedSettings:
+                     round_steps_up: bool = True, accountant: str = "prv",
+                     epsilon_key: str = "--epsilon") -> ResolvedSettings:
     """The settings of a tuning run on `num_examples` examples of a model with `hidden_size` (the prompt's
     width) and a task of `max_length` tokens (see the module docstring). `epsilon` None or inf: no DP plan;
     `delta` None: `config.default_delta` (the trainer's own rule). Without the plan, a budget gives
     ⌈budget / batch⌉ steps when `round_steps_up` (the CLI's rule: at least the budget), else ⌊budget / batch⌋,
-    at least 1 (the pipeline's: at most the budget, as the plan counts)."""
-    if dp_plan and epsilon is not None and not math.isinf(epsilon):
+    at least 1 (the pipeline's: at most the budget, as the plan counts). A finite `epsilon` that `accountant`
+    cannot certify for the resolved steps is refused here, before anything trains, naming `epsilon_key`."""
+    private = epsilon is not None and not math.isinf(epsilon)
+    delta = delta or default_delta(num_examples)
+    if dp_plan and private:
         virtual = num_virtual_tokens or DP_VIRTUAL_TOKENS
         budget = budget_examples or (math.ceil(epochs * num_examples) if epochs else None)
-        plan = plan_dp(num_examples, epsilon, delta or default_delta(num_examples), virtual * hidden_size,
+        plan = plan_dp(num_examples, epsilon, delta, virtual * hidden_size,
                        budget_examples=budget, batch_size=batch_size, steps=max_steps, learning_rate=learning_rate)
+        check_reachable(epsilon, delta, plan.sample_rate, plan.steps, accountant, epsilon_key)
         physical = physical_batch_size or physical_batch(plan.batch_size, max_length)
         return ResolvedSettings(plan.batch_size, plan.steps, 1.0, plan.learning_rate, virtual, physical, plan)
     batch = batch_size or NON_DP_BATCH
     steps = max_steps or -1
     if not max_steps and budget_examples:
         steps = math.ceil(budget_examples / batch) if round_steps_up else max(1, budget_examples // batch)
+    if private and batch <= num_examples:  # the trainer's step count under Poisson sampling (`planned_steps`)
+        planned = steps if steps > 0 else math.ceil((epochs or 1.0) * max(1, num_examples // batch))
+        check_reachable(epsilon, delta, batch / num_examples, planned, accountant, epsilon_key)
     return ResolvedSettings(batch, steps, epochs or 1.0, learning_rate or NON_DP_LR,
                             num_virtual_tokens or NON_DP_VIRTUAL, physical_batch_size)

@@ -58,6 +58,7 @@ from ..rerun_guard import checkpoint_step, guard_rerun
 from ..tasks.classification import TokenizedTask
 from ..tasks.defaults import Task
 from .config import PrivatePromptConfig
+from .dp_plan import check_reachable
 from .micro_batches import micro_batches
 
 ACCOUNTANT_FILE = "dp_accountant.json"
@@ -173,9 +174,14 @@ class PrivatePromptTrainer(Trainer):
     def _noise_multiplier(self) -> float:
         if self.args.noise_multiplier is not None:
             return float(self.args.noise_multiplier)
-        return float(get_noise_multiplier(target_epsilon=self.args.target_epsilon, target_delta=self.delta,
-                                          sample_rate=self.sample_rate, steps=self.planned_steps(),
-                                          accountant=self.args.accountant))
+        try:
+            return float(get_noise_multiplier(target_epsilon=self.args.target_epsilon, target_delta=self.delta,
+                                              sample_rate=self.sample_rate, steps=self.planned_steps(),
+                                              accountant=self.args.accountant))
+        except ValueError:  # Opacus: "The privacy budget is too low."
+            check_reachable(self.args.target_epsilon, self.delta, self.sample_rate, self.planned_steps(),
+                            self.args.accountant, "target_epsilon")
+            raise
 
     def epsilon(self) -> float:
         """ε spent so far at δ (0 before the first step, inf without DP)."""
