@@ -12,6 +12,7 @@ from tiny_models import make_model, make_tokenizer
 
 from peft_transfer import PeftTransferError, evaluate_classification, get_task, label_logits, predict_scores
 from peft_transfer.assets.data_files import load_labelled, load_texts
+from peft_transfer.errors import PeftTransferWarning
 
 TEXTS = ["a great film", "a dull and boring mess", "good", "the team won", "bad", "terrible acting"]
 LABELS = [1, 0, 1, 1, 0, 0]
@@ -88,13 +89,14 @@ def test_load_errors(tmp_path):
 
 def test_load_texts_drops_labels(tmp_path):
     Dataset.from_dict({"text": TEXTS, "label": LABELS}).save_to_disk(str(tmp_path / "pub"))
-    data = load_texts(str(tmp_path / "pub"))
+    with pytest.warns(PeftTransferWarning, match="has a 'label' column, so it looks like labelled"):
+        data = load_texts(str(tmp_path / "pub"))
     assert data.column_names == ["text"]
 
 
 def test_load_texts_mixes_sources_joined_by_plus(tmp_path):
     Dataset.from_dict({"text": ["a", "b", "c"]}).save_to_disk(str(tmp_path / "one"))
-    Dataset.from_dict({"text": ["x", "y"], "label": [0, 1]}).save_to_disk(str(tmp_path / "two"))
+    Dataset.from_dict({"text": ["x", "y"], "source": ["p", "q"]}).save_to_disk(str(tmp_path / "two"))
     data = load_texts(f"{tmp_path / 'one'}+{tmp_path / 'two'}")
     assert sorted(data["text"]) == ["a", "b", "c", "x", "y"]
     assert len(load_texts(f"{tmp_path / 'one'}+{tmp_path / 'two'}", limit=2)) == 2

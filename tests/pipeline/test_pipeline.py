@@ -294,7 +294,7 @@ def test_a_run_refused_by_validation_leaves_no_run_config(tiny_config, tmp_path,
     path = _custom_yaml(tmp_path, tiny_config, ["good", "bad", "fine", "bad"] * 10)  # 'fine' is no class
     out = tmp_path / "run"
     assert main(["run", str(path), "--out", str(out)]) == 2
-    assert "'tasks[0].data': Labels ['fine'] in column 'verdict' are neither class names" in capsys.readouterr().err
+    assert "mine.csv): Labels ['fine'] in column 'verdict' are neither class names" in capsys.readouterr().err
     assert not (out / "run_config.json").exists()
     path.write_text(path.read_text().replace("inf", "-1"))
     assert main(["run", str(path), "--out", str(out)]) == 2  # refused before anything loads

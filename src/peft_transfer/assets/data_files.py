@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -10,11 +11,13 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from datasets.exceptions import DatasetGenerationError
 
-from ..errors import PeftTransferError
-from ..tasks.labels import encode_labels
+from ..errors import PeftTransferError, warn_user
+from ..tasks.labels import encode_labels, rows_phrase
 from .data import PRIVATE_DATASETS, PUBLIC_TEXT_SETS, load_labelled_dataset, load_public_texts
 
-_FILE_FORMATS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+_FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+_DELIMITERS = (",", "\t", ";", "|")  # tried in this order on a csv file's header line
+LABEL_COLUMNS = ("label", "labels", "target", "class", "sentiment")  # a public file with one is likely labelled
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -43,17 +46,29 @@ def _unreadable(source: str, fmt: str, exc: Exception) -> PeftTransferError:
     return PeftTransferError(f"cannot read {source} as {fmt}: {cause[0] if cause else type(exc).__name__}")
 
 
+def csv_delimiter(source: str) -> str:
+    """The delimiter of a csv file, read off its header line: the first of , tab ; | that splits it into
+    several columns (a `;`- or tab-separated file named .csv is read right); a one-column file: ','."""
+    with open(source, encoding="utf-8", errors="replace", newline="") as f:
+        header = f.readline(65536).rstrip("\r\n")
+    for delimiter in _DELIMITERS:
+        if len(next(csv.reader([header], delimiter=delimiter), [])) > 1:
+            return delimiter
+    return ","
+
+
 def _read_file(source: str) -> Dataset:
     ext = os.path.splitext(source)[1].lower()
     if ext not in _FILE_FORMATS:
-        raise PeftTransferError(f"{source}: unsupported file type {ext!r}; use csv, jsonl, json or parquet.")
+        raise PeftTransferError(f"{source}: unsupported file type {ext!r}; use csv (or tsv), jsonl, json or parquet.")
     if os.path.getsize(source) == 0:
         raise PeftTransferError(f"{source} is empty.")
     fmt = _FILE_FORMATS[ext]
+    options = {"sep": csv_delimiter(source)} if fmt == "csv" else {}
     quiet = logging.getLogger("datasets")  # its readers log the parse error too; ours is the one line shown
     level, quiet.level = quiet.level, logging.CRITICAL
     try:
-        return load_dataset(fmt, data_files=source, split="train")
+        return load_dataset(fmt, data_files=source, split="train", **options)
     except ValueError as exc:
         if "corresponds to no data" in str(exc):
             raise PeftTransferError(f"{source} has no rows (only a header?).") from None
@@ -110,12 +125,39 @@ def first_words(row: dict, n: int) -> dict:
     return {"text": " ".join(row["text"].split()[:n])}
 
 
-def load_labelled(source: str, split: str | None = None, limit: int | None = None, default_split: str = "train",
-                  task=None) -> Dataset:
-    """A labelled split (columns `text`, `label`) from an embedded set name, a file or a folder.
+def require_columns(data: Dataset, source: str, columns: list[tuple[str, str]]) -> None:
+    """Refuse a missing column: `columns` lists (column, what it holds and the flag or config key naming it,
+    e.g. "text column with --text-column"); the message lists the columns present."""
+    present = data.column_names
+    for column, role in columns:
+        if column not in present:
+            raise PeftTransferError(f"{source} has no {column!r} column (its columns: {', '.join(present)}); name "
+                                    f"its {role}.")
 
-    `split` None means `default_split` (a single file is one split: all its rows). With `task`, labels given
-    as class names become class indices (`labels.encode_labels`).
+
+def check_text_cells(data: Dataset, column: str, source: str, setting: str | None = None) -> None:
+    """Refuse a text column that holds no strings (the wrong column named, `setting` names the right one) or
+    empty cells, with their rows."""
+    feature = data.features[column]
+    if getattr(feature, "dtype", None) not in ("string", "large_string", "null"):
+        kind = getattr(feature, "dtype", type(feature).__name__)
+        fix = f"; name the text column with {setting}" if setting else ""
+        raise PeftTransferError(f"{source}: column {column!r} holds {kind} values, not text{fix}.")
+    empty = [i for i, text in enumerate(data[column]) if not isinstance(text, str) or not text.strip()]
+    if empty:
+        raise PeftTransferError(f"{source}: column {column!r} has no text at {rows_phrase(empty)} (the first data row "
+                                "is row 1); fill in the text there or remove those rows.")
+
+
+def load_labelled(source: str, split: str | None = None, limit: int | None = None, default_split: str = "train",
+                  task=None, text_column: str = "text", label_column: str | None = None,
+                  settings: tuple[str, str] = ("--text-column", "--label-column")) -> Dataset:
+    """A labelled split from an embedded set name, a file or a folder, with its text column renamed to the
+    task's (`text`) and its label column (default: the task's; none without a task) to the task's.
+
+    `split` None means `default_split` (a single file is one split: all its rows). Refused, with the rows to
+    fix: empty text cells; with `task`, labels that are no class (class names become class indices,
+    `labels.encode_labels`). `settings`: the flags (or config keys) naming the text and label columns.
     """
     if source in PRIVATE_DATASETS:
         data = _pick_split(load_labelled_dataset(source), source, split or default_split)
@@ -124,27 +166,50 @@ def load_labelled(source: str, split: str | None = None, limit: int | None = Non
     if len(data) == 0:
         raise PeftTransferError(f"The data set {source!r} ({describe_split(source, split, default_split)}) is empty.")
     data = data.select(range(min(limit, len(data)))) if limit else data
+    label_column = label_column or (task.label_column if task is not None else None)
+    task_columns = (task.text_column, task.label_column) if task is not None else ("text", "label")
+    wanted = [(text_column, task_columns[0], settings[0])]
+    if label_column is not None:
+        wanted.append((label_column, task_columns[1], settings[1]))
+    require_columns(data, source, [(c, f"{ours} column with {flag}") for c, ours, flag in wanted])
+    check_text_cells(data, text_column, source, settings[0])
     if task is not None:
-        data = encode_labels(data, task)
-    return data
+        try:
+            data = encode_labels(data, task, column=label_column)
+        except PeftTransferError as exc:
+            raise PeftTransferError(f"{source}: {exc}") from None
+    renames = {theirs: ours for theirs, ours, _ in wanted if theirs != ours}
+    clashing = [c for c in data.column_names if c in renames.values() and c not in renames]
+    return data.remove_columns(clashing).rename_columns(renames) if renames else data
+
+
+def warn_if_labelled(source: str, columns: list[str], setting: str) -> None:
+    """Warn when public text (`setting`) comes from a file with a label column: likely private, labelled data."""
+    labels = [c for c in columns if c.lower() in LABEL_COLUMNS]
+    if labels:
+        warn_user(f"{setting} {source} has a {labels[0]!r} column, so it looks like labelled (private) data; public "
+                  "text should be unlabelled text anyone may see. Only its texts are used.")
 
 
 def load_texts(source: str, limit: int | None = None, seed: int = 0, text_column: str = "text",
-               max_words: int | None = None) -> Dataset:
+               max_words: int | None = None, setting: str = "public text") -> Dataset:
     """Unlabelled public texts (one column `text`); any other column is dropped.
 
     `source` is an embedded set name, a file or folder, or several of them joined by `+` (a mixture, shuffled).
     `max_words` cuts each text to its first N whitespace-separated words (transfer cost grows with length).
+    A file's empty text cells are refused with their rows; a file with a label column is warned about.
+    `setting`: the flag or config key that named `source`, for those messages.
     """
     if max_words is not None:
         if max_words < 1:
             raise PeftTransferError(f"max_words must be at least 1, got {max_words}.")
-        data = load_texts(source, limit=limit, seed=seed, text_column=text_column)
+        data = load_texts(source, limit=limit, seed=seed, text_column=text_column, setting=setting)
         return data.map(first_words, fn_kwargs={"n": max_words})
     if "+" in source:
         from datasets import concatenate_datasets
 
-        parts = [load_texts(part, limit=limit, seed=seed, text_column=text_column) for part in source.split("+")]
+        parts = [load_texts(part, limit=limit, seed=seed, text_column=text_column, setting=setting)
+                 for part in source.split("+")]
         data = concatenate_datasets(parts).shuffle(seed=seed)
         return data.select(range(limit)) if limit is not None and limit < len(data) else data
     if source in PUBLIC_TEXT_SETS:
@@ -152,7 +217,10 @@ def load_texts(source: str, limit: int | None = None, seed: int = 0, text_column
     else:
         data = _from_file_or_folder(source, None, "train")
         if text_column not in data.column_names:
-            raise PeftTransferError(f"{source} has no {text_column!r} column (columns: {data.column_names}).")
+            raise PeftTransferError(f"{setting} {source} has no {text_column!r} column (its columns: "
+                                    f"{', '.join(data.column_names)}); public text needs a {text_column!r} column.")
+        warn_if_labelled(source, [c for c in data.column_names if c != text_column], setting)
+        check_text_cells(data, text_column, f"{setting} {source}")
         data = data.select_columns([text_column]).rename_column(text_column, "text") if text_column != "text" \
             else data.select_columns(["text"])
         if limit is not None and limit < len(data):

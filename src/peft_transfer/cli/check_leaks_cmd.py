@@ -33,10 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from ..assets.data_files import load_labelled
     from ..audit.leakage import find_leaks
 
-    data = load_labelled(args.data, split=args.split, limit=args.limit)
-    if args.text_column not in data.column_names:
-        raise PeftTransferError(f"{args.data} has no {args.text_column!r} column (columns: {data.column_names}).")
-    leaks = find_leaks(args.paths, data[args.text_column], ngram=args.ngram, min_chars=args.min_chars)
+    data = load_labelled(args.data, split=args.split, limit=args.limit, text_column=args.text_column)
+    leaks = find_leaks(args.paths, data["text"], ngram=args.ngram, min_chars=args.min_chars)
     if not leaks:
         print(f"no leak: none of {len(data)} training texts (nor any {args.ngram}-word run of one) appears under "
               f"{', '.join(args.paths)}")

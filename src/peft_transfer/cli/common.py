@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import PeftTransferError
 from ..tasks.classification import ClassificationTask  # light: no torch until a task is tokenized
 from ..tasks.defaults import DEFAULT_TASKS, get_task, task_from_record
+from ..tasks.template_escapes import typed_template
 
 DEFAULT_TASK = "rotten_tomatoes"
 EMBEDDED_TASKS = ", ".join(DEFAULT_TASKS)
@@ -29,13 +30,27 @@ def add_task_arguments(parser: argparse.ArgumentParser, prompt_flags: str | None
                         help=f"an embedded task ({EMBEDDED_TASKS}), or the name of your own task given with "
                              f"--template and --label-words (default: {default})")
     parser.add_argument("--template", help="your own task's template, with a {text} slot, e.g. "
-                                           "'Review: {text}\\nSentiment:'")
+                                           "'Review: {text}\\nSentiment:' (\\n and \\t in it are a newline and "
+                                           "a tab, as in the pipeline's YAML; \\\\ is one backslash)")
     parser.add_argument("--label-words", help='your own task\'s label words as JSON, one list per class in label '
                                               'order, e.g. \'[[" no"], [" yes"]]\'')
     if prompt_flags:
         parser.add_argument("--force-task", action="store_true",
                             help=f"score with --task even when {prompt_flags} was tuned for another task "
                                  "(prints a warning)")
+
+
+def add_column_arguments(parser: argparse.ArgumentParser) -> None:
+    """--text-column and --label-column: the columns of --data that `data_files.load_labelled` reads."""
+    parser.add_argument("--text-column", default="text", help="column of --data holding the texts")
+    parser.add_argument("--label-column", default=None, help="column of --data holding the labels (class indices or "
+                                                             "class names; a generation task's target texts) "
+                                                             "(default: label, or target for a generation task)")
+
+
+def column_options(args: argparse.Namespace) -> dict[str, str | None]:
+    """The `load_labelled` keywords that --text-column and --label-column give."""
+    return {"text_column": args.text_column, "label_column": args.label_column}
 
 
 def explicit_task(args: argparse.Namespace):
@@ -51,7 +66,7 @@ def explicit_task(args: argparse.Namespace):
     if not isinstance(words, list):
         raise PeftTransferError("--label-words must be a JSON list with one entry per class, e.g. "
                                 "'[[\" no\"], [\" yes\"]]'")
-    return ClassificationTask(name=args.task or "custom", template=args.template, label_words=words)
+    return ClassificationTask(name=args.task or "custom", template=typed_template(args.template), label_words=words)
 
 
 def task_from_args(args: argparse.Namespace, prompts: list[str | None] = (), default: str | None = None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .arg_types import positive_int
-from .common import add_task_arguments, task_from_args
+from .common import add_column_arguments, add_task_arguments, column_options, task_from_args
 from .out_folders import check_folders
 from .references import check_model_ref, check_prompt_ref
 
@@ -23,6 +23,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_task_arguments(parser, prompt_flags="the prompts")
     parser.add_argument("--data", help="labelled test data; labels as class indices or class names (default: the "
                                        "task's embedded set)")
+    add_column_arguments(parser)
     parser.add_argument("--split", default=None, help="split of an embedded set or DatasetDict folder (default: "
                                                       "test; a single file is scored whole)")
     parser.add_argument("--limit", type=positive_int, help="score only the first N examples (default: all)")
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     task = task_from_args(args, prompts=[path for path, _ in prompts], default=args.data)
     source = args.data or task.name
-    data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task)
+    data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task,
+                        **column_options(args))
     target, tokenizer = load_model(args.target)
     student = None
     if args.student:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from .arg_types import positive_int
-from .common import add_task_arguments, task_from_args
+from .common import add_column_arguments, add_task_arguments, column_options, task_from_args
 from .references import check_model_ref, check_prompt_ref
 
 
@@ -18,6 +18,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="labelled data: an embedded set name, a csv/jsonl/json/parquet file or a saved "
                                        "datasets folder; labels as class indices or class names (default: the "
                                        "task's embedded set)")
+    add_column_arguments(parser)
     parser.add_argument("--split", default=None, help="split of an embedded set or DatasetDict folder (default: "
                                                       "test; a single file is scored whole)")
     parser.add_argument("--limit", type=positive_int, help="score only the first N examples (default: all)")
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     task = task_from_args(args, prompts=[args.prompt], default=args.data)
     source = args.data or task.name
-    data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task)
+    data = load_labelled(source, split=args.split, limit=args.limit, default_split="test", task=task,
+                        **column_options(args))
     model, tokenizer = load_model(args.model)
     if args.prompt:
         from ..prompts.model import load_prompt  # peft: only when a prompt is used (seconds of start-up)

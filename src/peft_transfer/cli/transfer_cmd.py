@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from ..transfer.run import transfer_prompt
 
     task = task_from_args(args, prompts=[args.prompt]) if explicit_task(args) is not None else None
-    public = load_texts(args.public, limit=args.public_limit, seed=args.seed, max_words=args.max_public_words)
+    public = load_texts(args.public, limit=args.public_limit, seed=args.seed, max_words=args.max_public_words,
+                        setting="--public")
     student, tokenizer = load_model(args.student)
     check_student(args.prompt, student)
     targets = []

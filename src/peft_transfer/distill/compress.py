@@ -260,6 +260,7 @@ def run_compression(job: CompressJob) -> dict:
     """Build the student and write it to `job.out` (safetensors, tokenizer, config with lineage, README.md card,
     compress_summary.json); returns the summary. A rerun with the same settings returns the finished summary."""
     out = Path(job.out)
+    texts = load_texts(job.calibration, seed=job.seed)["text"]  # a calibration file with empty cells: refused first
     resumable = guard_rerun(out, compress_settings(job), job.resume, [out / SUMMARY_NAME], what="compression")
     if resumable:
         return json.loads((out / SUMMARY_NAME).read_text())
@@ -270,7 +271,6 @@ def run_compression(job: CompressJob) -> dict:
     _check_method(teacher, job.method)  # before the calibration pass
     _check_keep(num_layers(teacher.config), job.keep, job.num_blocks)
     check_tokenizer_matches(teacher, tokenizer)
-    texts = load_texts(job.calibration, seed=job.seed)["text"]
     corpus_name = Path(job.calibration).name if Path(job.calibration).exists() else job.calibration
     result = compress_student(
         teacher, job.keep, job.method, tokenizer=tokenizer, texts=texts, corpus_name=corpus_name,

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from ..assets import load_labelled_dataset
-from ..assets.data_files import load_texts, read_data
+from ..assets.data_files import check_text_cells, load_texts, read_data, require_columns
 from ..assets.overlap import check_content_overlap, check_source_overlap
 from ..errors import PeftTransferError
 from ..provenance import text_fingerprint
 from ..tasks.classification import ClassificationTask
 from ..tasks.defaults import Task, get_task
-from ..tasks.labels import encode_labels
+from ..tasks.labels import encode_labels, warn_if_one_class
 from .config import PipelineConfig, TaskSettings
 
 
@@ -62,6 +62,7 @@ def prepare_task(entry: str | TaskSettings, config: PipelineConfig, key: str) ->
     if config.tune.train_examples:
         train = train.select(range(min(config.tune.train_examples, len(train))))
     test = test.select(range(min(config.test_examples or len(test), len(test))))
+    warn_if_one_class(train, task, f"task {task.name!r}")
     check_source_overlap(public_name, task.name)
     try:
         public = load_texts(public_name, limit=config.transfer.num_public, seed=config.seed,
@@ -73,9 +74,9 @@ def prepare_task(entry: str | TaskSettings, config: PipelineConfig, key: str) ->
 
 
 def _custom_splits(entry: TaskSettings, task: ClassificationTask, seed: int, key: str) -> tuple[Dataset, Dataset]:
-    data = _columns(read_data(entry.data), entry, task, f"{key}.data")
+    data = _columns(entry.data, entry, task, f"{key}.data", key)
     if entry.test_data is not None:
-        test = _columns(read_data(entry.test_data), entry, task, f"{key}.test_data")
+        test = _columns(entry.test_data, entry, task, f"{key}.test_data", key)
         return _split(data, entry.train_split, f"{key}.data"), _split(test, entry.test_split, f"{key}.test_data")
     if isinstance(data, DatasetDict) and entry.test_split in data:
         return _split(data, entry.train_split, f"{key}.data"), data[entry.test_split]
@@ -100,32 +101,24 @@ def _split(data: Dataset | DatasetDict, split: str, key: str) -> Dataset:
     return data[split]
 
 
-def _columns(data: Dataset | DatasetDict, entry: TaskSettings, task: ClassificationTask, key: str):
-    """`text` and `label` columns (renamed from the configured ones), labels as the task's class indices."""
+def _columns(path: str, entry: TaskSettings, task: ClassificationTask, key: str, task_key: str):
+    """The data at `path` with `text` and `label` columns (renamed from the configured ones), labels as the task's
+    class indices; the same checks as the commands' --data (`data_files.load_labelled`), naming the config keys."""
+    data = read_data(path)
     parts = data if isinstance(data, DatasetDict) else {"": data}
     out = {}
     for name, part in parts.items():
-        for column, setting in ((entry.text_column, "text_column"), (entry.label_column, "label_column")):
-            if column not in part.column_names:
-                raise PeftTransferError(f"config key {key!r}: no column {column!r} (its columns: "
-                                        f"{', '.join(part.column_names)}); set {setting}.")
-        part = part.select_columns([entry.text_column, entry.label_column])
-        empty = next((i for i, t in enumerate(part[entry.text_column]) if not isinstance(t, str) or not t.strip()),
-                     None)
-        if empty is not None:
-            raise PeftTransferError(f"config key {key!r}: row {empty} has no text in column {entry.text_column!r}.")
+        source = f"config key {key!r} ({path}" + (f", split {name!r})" if name else ")")
+        require_columns(part, source, [(entry.text_column, f"text column with {task_key}.text_column"),
+                                       (entry.label_column, f"label column with {task_key}.label_column")])
+        part = part.select_columns(list(dict.fromkeys([entry.text_column, entry.label_column])))
+        check_text_cells(part, entry.text_column, source, f"{task_key}.text_column")
         try:
-            part = encode_labels(part, dataclasses.replace(task, label_column=entry.label_column))
+            part = encode_labels(part, task, column=entry.label_column)
         except PeftTransferError as exc:
-            raise PeftTransferError(f"config key {key!r}: {exc}") from None
+            raise PeftTransferError(f"{source}: {exc}") from None
         renames = {entry.text_column: "text", entry.label_column: "label"}
-        part = part.rename_columns({k: v for k, v in renames.items() if k != v})
-        labels = part["label"]
-        bad = sorted({y for y in labels if not isinstance(y, int) or not 0 <= y < task.num_classes}, key=str)
-        if bad:
-            raise PeftTransferError(f"config key {key!r}: labels {bad[:5]} are not class indices 0.."
-                                    f"{task.num_classes - 1} of task {task.name!r} ({', '.join(task.class_names)}).")
-        out[name] = part
+        out[name] = part.rename_columns({k: v for k, v in renames.items() if k != v})
     return DatasetDict(out) if isinstance(data, DatasetDict) else out[""]
 
 
