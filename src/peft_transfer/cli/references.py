@@ -6,40 +6,18 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import socket
 import sys
-from pathlib import Path
 from urllib.parse import urlparse
 
-from ..assets.embedded import EMBEDDED_MODELS, embedded_spec
-from ..assets.shipped_students import shipped_student
+from ..assets.model_refs import is_local_model, looks_like_path
 from ..errors import PeftTransferError
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-def looks_like_path(name: str) -> bool:
-    """True when `name` can only be a local path: absolute, ./ ../ ~, a file extension, more than one slash,
-    or a first component that exists here (runs/p_s when runs/ exists)."""
-    if os.path.isabs(name) or name.startswith((".", "~")) or "\\" in name or name.endswith("/"):
-        return True
-    if not _HUB_ID.match(name) or name.count("/") > 1 or name.lower().endswith((".gguf", ".safetensors")):
-        return True
-    return "/" in name and Path(name.split("/")[0]).is_dir()
 
 
 def check_model_ref(name: str, flag: str) -> None:
     """`name` is an embedded model, a shipped student, an existing folder or GGUF file, or a Hub id (`use_hub`)."""
-    if embedded_spec(name) is not None or shipped_student(name) is not None or os.path.isdir(name) or (
-            os.path.isfile(name) and name.endswith(".gguf")):
-        return
-    if os.path.isfile(name):
-        raise PeftTransferError(f"{flag} {name} is a file; give a model folder, a .gguf file, an embedded model "
-                                f"({', '.join(EMBEDDED_MODELS)}) or a Hub id.")
-    if looks_like_path(name):
-        raise PeftTransferError(f"{flag} {name}: no such folder or file.")
-    use_hub(name, flag)
+    if not is_local_model(name, flag):
+        use_hub(name, flag)
 
 
 def check_prompt_ref(name: str, flag: str) -> None:

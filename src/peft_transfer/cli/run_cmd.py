@@ -12,6 +12,7 @@ import argparse
 from ..pipeline.config import load_pipeline_config
 from ..pipeline.config_yaml import config_yaml, keys_help
 from .out_folders import check_folders
+from .references import check_model_ref
 
 DESCRIPTION = ("The whole POST pipeline: distil a student from the target (cached per machine), tune prompts on "
                "it with each task's private data at each ε, transfer them to the target with public text, and "
@@ -35,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config_yaml(config), end="")
         return 0
+    for key, name in (("target", config.target), ("student.path", config.student.path)):
+        if name is not None:  # as the commands' model flags: no such path is refused at once, the Hub tried once
+            check_model_ref(name, f"config key {key!r}:")
     out = args.out or ("runs/quick" if args.quick else "runs/embedded")
     check_folders(out, "run", pipeline_inputs(args.config, config))
     from ..pipeline.runner import run_pipeline  # heavy (every stage): imported when the pipeline runs

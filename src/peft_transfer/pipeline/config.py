@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from ..distill.recipes import DEFAULT_RECIPE
-from ..errors import PeftTransferError
+from ..errors import PeftTransferError, warn_user
 from ..tasks.defaults import DEFAULT_TASKS
 
 
@@ -244,7 +244,7 @@ def load_pipeline_config(path: str | Path | None = None, quick: bool = False) ->
     if path is None:
         return base
     try:
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        values = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise PeftTransferError(f"config file {path} does not exist") from None
     except yaml.YAMLError as exc:
@@ -252,6 +252,10 @@ def load_pipeline_config(path: str | Path | None = None, quick: bool = False) ->
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise PeftTransferError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    if values is None or values == {}:  # an empty file (or comments only): legal, but rarely what was meant
+        warn_user(f"empty run config {path}, running the defaults{' of --quick' if quick else ''} (see "
+                  "`peft-transfer run --print-config` for the keys).")
+        values = {}
     merged = dataclasses.asdict(base)
     if not isinstance(values, dict):
         raise PeftTransferError(f"config file {path} must hold a mapping of keys to values")
