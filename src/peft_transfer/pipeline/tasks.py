@@ -17,6 +17,7 @@ from ..provenance import text_fingerprint
 from ..tasks.classification import ClassificationTask
 from ..tasks.defaults import Task, get_task
 from ..tasks.labels import encode_labels, warn_if_one_class
+from ..tasks.template_escapes import typed_template
 from .config import PipelineConfig, TaskSettings
 
 
@@ -52,8 +53,9 @@ def prepare_task(entry: str | TaskSettings, config: PipelineConfig, key: str) ->
         task, data = get_task(entry), load_labelled_dataset(entry)
         train, test, public_name = data["train"], data["test"], config.public_sets[entry]
     else:
-        task = ClassificationTask(name=entry.name, template=entry.template, label_words=entry.label_words,
-                                  class_names=entry.class_names, max_length=entry.max_length)
+        task = ClassificationTask(name=entry.name, template=typed_template(entry.template),
+                                  label_words=entry.label_words, class_names=entry.class_names,
+                                  max_length=entry.max_length)
         train, test = _custom_splits(entry, task, config.seed, key)
         fingerprint = _fingerprint(train, test)
         public_name = entry.public
@@ -66,7 +68,8 @@ def prepare_task(entry: str | TaskSettings, config: PipelineConfig, key: str) ->
     check_source_overlap(public_name, task.name)
     try:
         public = load_texts(public_name, limit=config.transfer.num_public, seed=config.seed,
-                            max_words=config.transfer.max_public_words or None)
+                            max_words=config.transfer.max_public_words or None,
+                            setting=f"public_sets.{entry}" if isinstance(entry, str) else f"{key}.public")
     except PeftTransferError as exc:
         raise PeftTransferError(f"public set of task {task.name!r}: {exc}") from None
     check_content_overlap(public["text"], private_texts, public_name, task.name)

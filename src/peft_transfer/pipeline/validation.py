@@ -9,6 +9,7 @@ from ..assets.model_refs import is_local_model
 from ..distill.recipes import COMPRESS_METHODS, RECIPES
 from ..errors import PeftTransferError
 from ..tasks.classification import ClassificationTask
+from ..tasks.template_escapes import typed_template
 from ..transfer.config import PROMPT_INITS
 from ..tune.dp_plan import epsilon_problem
 from .config import EMBEDDED_TASK_NAMES, PipelineConfig, TaskSettings
@@ -96,7 +97,7 @@ def _validate_task(task: TaskSettings, key: str) -> None:
              "of examples (50)", task.test_size)
     _require(task.max_length >= 8, f"{key}.max_length", "must be at least 8 tokens", task.max_length)
     try:
-        ClassificationTask(name=task.name, template=task.template, label_words=task.label_words,
+        ClassificationTask(name=task.name, template=typed_template(task.template), label_words=task.label_words,
                            class_names=task.class_names, max_length=task.max_length)
     except PeftTransferError as exc:
         raise PeftTransferError(f"config key {key!r}: {exc}") from None

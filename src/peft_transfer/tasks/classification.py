@@ -83,6 +83,7 @@ class ClassificationTask:
             raise PeftTransferError(
                 f"Task {self.name!r}: {len(self.class_names)} class names for {len(self.label_words)} classes."
             )
+        _refuse_shared_words(self)
 
     @property
     def num_classes(self) -> int:
@@ -119,6 +120,37 @@ class ClassificationTask:
                     f"({self.class_names}); give class indices or class names.")
 
         return check_training_rows(encode_labels(data, self), self, batch_size, "labels", outside)
+
+
+def _first_shared(per_class: list[list]) -> tuple[int, int, int, int] | None:
+    """(class a, index in a, class b, index in b) of the first entry two classes share, else None."""
+    owner: dict = {}
+    for c, entries in enumerate(per_class):
+        for j, entry in enumerate(entries):
+            a, i = owner.setdefault(tuple(entry) if isinstance(entry, list) else entry, (c, j))
+            if a != c:
+                return a, i, c, j
+    return None
+
+
+def _refuse_shared_words(task: ClassificationTask, tokens: list[list[list[int]]] | None = None) -> None:
+    """Refuse a label word (or, with `tokens`, a word's token ids) that two classes share: the model could not
+    tell those classes apart and every score between them would be a tie. Class names, which labels may be
+    given as, must differ too."""
+    words = task.label_words
+    shared = _first_shared(tokens if tokens is not None else words)
+    if shared:
+        a, i, b, j = shared
+        same = (f"the label word {words[b][j]!r}" if words[a][i] == words[b][j] else
+                f"a label word: {words[a][i]!r} and {words[b][j]!r} are the same tokens")
+        raise PeftTransferError(f"Task {task.name!r}: classes {a} and {b} share {same}, so the model cannot tell them "
+                                "apart; give each class its own label words.")
+    shared = _first_shared([[name] for name in task.class_names or []]) if tokens is None else None
+    if shared:
+        a, _, b, _ = shared
+        raise PeftTransferError(f"Task {task.name!r}: classes {a} and {b} share the class name "
+                                f"{task.class_names[b]!r}, so labels given by name would be ambiguous; give each class "
+                                "its own name.")
 
 
 def check_training_rows(data: Dataset, task, batch_size: int, supervision: str,
@@ -161,6 +193,7 @@ class TokenizedTask:
         if tok.pad_token_id is None:
             raise PeftTransferError("The tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos) first.")
         self.label_word_tokens = [[self._word_tokens(w) for w in words] for words in self.task.label_words]
+        _refuse_shared_words(self.task, self.label_word_tokens)
         self.label_token_ids = None if self.multi_token else [[ids[0] for ids in words]
                                                                for words in self.label_word_tokens]
         template = self.task.template
