@@ -75,6 +75,7 @@ def data_env(env, tmp_path_factory):
         "columns": _task_yaml(env, data=root / "columns.csv", text_column="review"),
         "empty_cell": _task_yaml(env, data=root / "empty_cell.csv"),
         "nan_label": _task_yaml(env, data=root / "nan_label.csv"),
+        "public_gaps": _task_yaml(env, public=root / "corpus_gaps.jsonl"),
         "missing_target": f"target: {root / 'no-such-target'}\n",
         "missing_student": f"target: {env['target']}\nstudent: {{path: ./no/such/student}}\n",
         "target_file": f"target: {env['a_file']}\n",
@@ -114,6 +115,13 @@ BAD_INPUTS = [
                                         "--keep-layers 3 --out {tmp}/d6", r"has no text at rows 4, 8"),
     ("transfer-public-empty-text", "transfer --prompt {p_s} --student {student} --public {corpus_gaps_file} "
                                    "--out {tmp}/d7", r"--public .*corpus_gaps\.jsonl: column 'text' has no text"),
+    ("transfer-public-columns-named-otherwise", "transfer --prompt {p_s} --student {student} --public "
+                                                "{columns_file} --out {tmp}/d7b",
+     r"--public .*columns\.csv has no 'text' column \(its columns: review, sentiment\); name the column of its "
+     r"texts 'text'"),
+    ("generation-target-column-named-otherwise", "evaluate --model {target} --task bbc_titles --data {columns_file} "
+                                                 "--text-column review",
+     r"has no 'target' column \(its columns: review, sentiment\); name its target column with --label-column"),
     ("evaluate-nan-label", "evaluate --model {target} --data {nan_label_file}",
      r"nan_label\.csv: Labels missing in column 'label' at row 4 \(the first data row is row 1\)"),
     ("tune-nan-label", "tune --model {student} --data {nan_label_file} --out {tmp}/d8", r"Labels missing .* row 4"),
@@ -138,6 +146,8 @@ BAD_INPUTS = [
     ("run-empty-text-cell", "run {empty_cell_yaml} --out {tmp}/d17", r"'tasks\[0\]\.data' .*: column 'text' has no "
                                                                      r"text at row 6"),
     ("run-nan-label", "run {nan_label_yaml} --out {tmp}/d18", r"'tasks\[0\]\.data' .*Labels missing .* row 4"),
+    ("run-public-empty-text", "run {public_gaps_yaml} --out {tmp}/d18b",
+     r"public set of task 'mine': tasks\[0\]\.public .*corpus_gaps\.jsonl: column 'text' has no text at rows 4, 8"),
     ("run-missing-target-path", "run {missing_target_yaml} --out {tmp}/d19",
      r"config key 'target': .*no-such-target: no such folder or file"),
     ("run-missing-student-path", "run {missing_student_yaml} --out {tmp}/d20",

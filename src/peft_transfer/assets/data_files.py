@@ -218,7 +218,8 @@ def load_texts(source: str, limit: int | None = None, seed: int = 0, text_column
         data = _from_file_or_folder(source, None, "train")
         if text_column not in data.column_names:
             raise PeftTransferError(f"{setting} {source} has no {text_column!r} column (its columns: "
-                                    f"{', '.join(data.column_names)}); public text needs a {text_column!r} column.")
+                                    f"{', '.join(data.column_names)}); name the column of its texts "
+                                    f"{text_column!r}.")
         warn_if_labelled(source, [c for c in data.column_names if c != text_column], setting)
         check_text_cells(data, text_column, f"{setting} {source}")
         data = data.select_columns([text_column]).rename_column(text_column, "text") if text_column != "text" \
