@@ -58,7 +58,7 @@ BAD_INPUTS = [
     ("audit-epsilon-word", "audit --out {tmp}/t11 --epsilon eight", r"argument --epsilon: expected a number, got "
                                                                      "'eight'"),
     ("distill-layer-out-of-range", "distill --teacher {target} --corpus {corpus} --out {tmp}/t12 --keep-layers 0,9 "
-                                   "--block-size 24", r"keep_layers \[9\] out of range: the teacher has 4 layers"),
+                                   "--block-size 24", r"--keep-layers \[9\] out of range: the teacher has 4 layers"),
     ("distill-keep-layers-words", "distill --teacher {target} --out {tmp}/t13 --keep-layers first,last",
      r"argument --keep-layers: expected comma-separated layer numbers"),
     # --out: an existing file, or a place that cannot be written (checked before any work)

@@ -181,8 +181,14 @@ def test_provider_takes_only_an_export_and_only_public_data(tmp_path, tokenizer)
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     with pytest.raises(PeftTransferError, match="notes.txt"):  # refused before any training
         transfer_prompt(folder, student, target, tokenizer, public_texts(16), args, export_dir=str(tmp_path / "busy"))
-    p_t = transfer_prompt(folder, make_student(make_model("llama", num_layers=4), [0, 3]), target, tokenizer,
-                          public_texts(16), args)
+    with pytest.raises(PeftTransferError, match="was tuned on 'tiny-llama', not the student .*other weights"):
+        transfer_prompt(folder, make_student(make_model("llama", num_layers=4), [0, 3]), target, tokenizer,
+                        public_texts(16), args)  # another student than p_s's: refused before any training
+    lineage_student = make_student(make_model("llama", num_layers=4), [0, 3])
+    on_student = str(tmp_path / "on_student")
+    save_prompt(create_prompt_model(lineage_student, tokenizer, get_task("rotten_tomatoes"), num_virtual_tokens=4),
+                on_student)
+    p_t = transfer_prompt(on_student, lineage_student, target, tokenizer, public_texts(16), args)
     lineage = p_t.peft_config["default"].student  # the student's lineage travels with p_t
     assert lineage.teacher == "tiny-llama" and lineage.kept_layers == [0, 3]
 

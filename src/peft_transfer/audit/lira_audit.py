@@ -192,6 +192,17 @@ def _prepare_pool(pool: Dataset, task: ClassificationTask, pool_size: int | None
     return pool
 
 
+def _check_shadow_args(tune_args, members: int) -> None:
+    """What each shadow's tuning would refuse for its `members` training examples, refused before the audit
+    writes anything: a batch larger than that, a δ not below 1/members."""
+    batch = getattr(tune_args, "per_device_train_batch_size", None)
+    if batch is not None and members < batch:
+        raise PeftTransferError(f"Each shadow trains on {members} examples (about half the pool), fewer than a batch "
+                                f"of {batch}: use a smaller --batch-size or a larger --pool-size.")
+    if getattr(tune_args, "private", False):
+        tune_args.resolved_delta(members)
+
+
 def _load_or_write_plan(out_dir: str | None, plan: dict) -> None:
     if out_dir is None:
         return
@@ -264,6 +275,7 @@ def run_lira_audit(
     plan = {"model": name, "task": task.record().to_dict(), "num_shadows": num_shadows, "seed": seed,
             "pool_fingerprint": text_fingerprint(f"{t}\x00{y}" for t, y in zip(texts, labels.tolist())),
             "membership": ["".join("1" if v else "0" for v in row) for row in keep]}
+    _check_shadow_args(tune_args, int(keep.sum(axis=1).min()))
     _load_or_write_plan(out_dir, plan)
 
     phi = np.zeros((num_shadows, len(pool)))

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from ..assets import load_model
     from ..assets.data_files import load_labelled
     from ..audit.lira_audit import run_lira_audit
-    from ..student.layers import make_student
+    from ..student.layers import check_keep_layers, make_student, num_layers
 
     task = task_from_args(args, prompts=[args.target_prompt], default=args.data)
     data = load_labelled(args.data or task.name, split=args.split, task=task, **column_options(args))
@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
                                 args.num_virtual_tokens)
     model, tokenizer = load_model(args.model)
     if args.keep_layers:
+        check_keep_layers(args.keep_layers, num_layers(model.config), name="--keep-layers")
         model = make_student(model, keep_layers=args.keep_layers)
     members = None
     if args.target_prompt:

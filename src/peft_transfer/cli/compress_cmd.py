@@ -9,7 +9,7 @@ import re
 from ..distill.recipes import COMPRESS_METHODS
 from ..errors import PeftTransferError
 from .arg_types import non_negative_int, positive_float, positive_int, unit_interval
-from .common import check_out_folder
+from .out_folders import check_folders
 from .references import check_model_ref
 
 DESCRIPTION = (
@@ -102,13 +102,38 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
+def check_keep_flags(args: argparse.Namespace) -> None:
+    """--keep-layers (with --num-blocks) against the teacher's depth, from its config (no weights load) before any
+    work: the checks `run_compression` makes once the teacher is loaded, in the flags' names."""
+    from transformers import AutoConfig  # heavy: only when the command runs
+
+    from ..assets.models import resolve_model
+    from ..distill.block_selection import blocks_from_kept, check_blocks, check_keep_count
+    from ..student.layers import check_keep_layers, num_layers
+
+    try:
+        depth = num_layers(AutoConfig.from_pretrained(resolve_model(args.teacher)[0]).get_text_config())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return  # the teacher itself is reported when it loads
+    given = args.keep_layers if isinstance(args.keep_layers, int) else ",".join(map(str, args.keep_layers))
+    try:
+        if isinstance(args.keep_layers, int):
+            check_keep_count(depth, args.keep_layers, args.num_blocks)
+        else:
+            check_blocks(depth, blocks_from_kept(depth, check_keep_layers(args.keep_layers, depth, name="layers")))
+    except PeftTransferError as exc:
+        raise PeftTransferError(f"--keep-layers {given}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    check_out_folder(args.out)
+    check_folders(args.out, "model", [("--teacher", args.teacher), ("--calibration", args.calibration),
+                                       ("--eval-text", args.eval_text)])
     check_model_ref(args.teacher, "--teacher")
     if args.held_out >= 1:
         raise PeftTransferError("--held-out must be below 1 (some calibration tokens must be fitted).")
     if args.ridge < 0:
         raise PeftTransferError(f"--ridge must be 0 or more, got {args.ridge}.")
+    check_keep_flags(args)
     # torch and transformers load here, not at import, so `--help` stays fast
     from ..distill.compress import CompressJob, run_compression
     from ..distill.linear_map import LinearMapSettings

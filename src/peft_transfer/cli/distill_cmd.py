@@ -10,8 +10,8 @@ from dataclasses import asdict
 from ..distill.recipes import DEFAULT_RECIPE, RECIPES, recipe_settings
 from ..errors import PeftTransferError
 from .arg_types import layer_list, non_negative_float, non_negative_int, positive_float, positive_int
-from .common import check_out_folder
 from .hub_args import add_hub_arguments, maybe_push
+from .out_folders import check_folders
 from .references import check_model_ref, looks_like_path
 
 
@@ -82,8 +82,43 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
+def check_teacher_flags(args: argparse.Namespace, recipe: dict) -> None:
+    """--keep-layers / --num-keep / --top-k and the cut-point terms against the teacher (its config: no weights
+    load), before any work; the same checks as `make_student`'s and the trainer's, in the flags' names."""
+    from transformers import AutoConfig  # heavy: only when the command runs
+
+    from ..assets.models import resolve_model
+    from ..student.layers import check_keep_layers, default_keep_layers, num_layers
+
+    if args.init_student:
+        if args.keep_layers is not None:
+            raise PeftTransferError("give either --keep-layers (a new student from the teacher) or --init-student "
+                                    "(an existing student), not both.")
+        return
+    try:
+        config = AutoConfig.from_pretrained(resolve_model(args.teacher)[0]).get_text_config()
+        depth, vocab = num_layers(config), int(config.vocab_size)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return  # the teacher itself is reported when it loads
+    if args.keep_layers is not None:
+        keep = check_keep_layers(args.keep_layers, depth, name="--keep-layers")
+    else:
+        keep = default_keep_layers(depth, args.num_keep, name="--num-keep", keep_name="--keep-layers")
+    if args.top_k > vocab:
+        raise PeftTransferError(f"--top-k {args.top_k} is more than the teacher's vocabulary ({vocab} tokens): give "
+                                f"at most {vocab}, or 0 to train without a teacher cache.")
+    gap = any(b != a + 1 for a, b in zip(keep, keep[1:]))
+    if (recipe.get("alpha_hidden") or recipe.get("train_below_cut")) and not gap:
+        source = "" if args.alpha_hidden or args.train_below_cut else f" (--recipe {args.recipe} turns them on)"
+        raise PeftTransferError(f"--alpha-hidden above 0 and --train-below-cut{source} match the student to the "
+                                f"teacher where it skips teacher layers, but the kept layers {keep} skip none: keep "
+                                "layers with a gap (e.g. --keep-layers 0,3), or set --alpha-hidden 0 and leave "
+                                "--train-below-cut off.")
+
+
 def run(args: argparse.Namespace) -> int:
-    check_out_folder(args.out)
+    check_folders(args.out, "model", [("--teacher", args.teacher), ("--tokenizer", args.tokenizer),
+                                       ("--corpus", args.corpus), ("--init-student", args.init_student)])
     check_model_ref(args.teacher, "--teacher")
     if args.tokenizer and looks_like_path(args.tokenizer) and not os.path.isdir(args.tokenizer):
         raise PeftTransferError(f"--tokenizer {args.tokenizer}: no such folder.")
@@ -93,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     changed = {key: getattr(args, key) for key in recipe
                if getattr(args, key) is not None and getattr(args, key) != recipe[key]}
     recipe.update(changed)
+    check_teacher_flags(args, recipe)
     recipe_name = args.recipe + (" with " + ", ".join(f"{k}={v}" for k, v in changed.items()) if changed else "")
     job = DistillJob(
         teacher=args.teacher, tokenizer=args.tokenizer, corpus=args.corpus, corpus_limit=args.corpus_limit,

@@ -105,6 +105,10 @@ def check_keep_count(n: int, keep: int, num_blocks: int = 1) -> None:
     if keep >= n:
         raise PeftTransferError(f"keep {keep} layers of a {n}-layer teacher removes nothing: keep fewer.")
     # layers 1..n-2 may go; num_blocks blocks need num_blocks - 1 kept separators among them
+    if num_blocks + 1 > n - num_blocks:
+        raise PeftTransferError(
+            f"a {n}-layer teacher has no room for {num_blocks} removed blocks (the first and last layers stay and "
+            f"blocks need a kept layer between them): remove fewer blocks (--num-blocks).")
     if remove < num_blocks or remove + num_blocks - 1 > n - 2:
         raise PeftTransferError(
             f"cannot keep {keep} of {n} layers with {num_blocks} removed block(s): the first and last layers stay and "

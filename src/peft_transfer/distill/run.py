@@ -156,22 +156,25 @@ def load_init_student(job: DistillJob, teacher: PreTrainedModel, teacher_hash: s
     """The student folder `job.init_student`, checked against the teacher (weights hash, class, vocabulary)."""
     folder = Path(job.init_student)
     if job.keep_layers is not None:
-        raise PeftTransferError("give either keep_layers (a new student from the teacher) or init_student (an "
-                                "existing student), not both.")
+        raise PeftTransferError("give either --keep-layers (keep_layers: a new student from the teacher) or "
+                                "--init-student (init_student: an existing student), not both.")
     if not (folder / "config.json").is_file():
-        raise PeftTransferError(f"init_student {folder}: no such student folder (config.json missing).")
+        raise PeftTransferError(f"--init-student (init_student) {folder}: no such student folder (config.json "
+                                "missing).")
     config = AutoConfig.from_pretrained(folder)
     lineage = student_lineage(config)
     if lineage is None:
-        raise PeftTransferError(f"init_student {folder} records no lineage: it was not made by peft-transfer.")
+        raise PeftTransferError(f"--init-student (init_student) {folder} records no lineage: it was not made by "
+                                "peft-transfer (distill or compress).")
     if lineage.teacher_sha256 is not None and lineage.teacher_sha256 != teacher_hash:
-        raise PeftTransferError(f"init_student {folder} was made from other teacher weights "
-                                f"({lineage.teacher_sha256[:19]}…) than {job.teacher}.")
+        raise PeftTransferError(f"--init-student (init_student) {folder} was made from other teacher weights "
+                                f"({lineage.teacher_sha256[:19]}…) than --teacher {job.teacher}.")
     student = auto_model_class(config).from_pretrained(folder, dtype=teacher.dtype)
     if type(student) is not type(teacher) or \
             student.get_input_embeddings().num_embeddings != teacher.get_input_embeddings().num_embeddings:
-        raise PeftTransferError(f"init_student {folder} ({type(student).__name__}) is not a student of "
-                                f"{job.teacher} ({type(teacher).__name__}, same vocabulary expected).")
+        raise PeftTransferError(f"--init-student (init_student) {folder} ({type(student).__name__}) is not a "
+                                f"student of --teacher {job.teacher} ({type(teacher).__name__}, same vocabulary "
+                                "expected).")
     return student.eval()
 
 

@@ -33,7 +33,8 @@ def build_teacher_cache(teacher: PreTrainedModel, tokenizer: PreTrainedTokenizer
                         store_last_hidden: bool = False, seed: int = 0, progress: bool = True) -> Dataset:
     """Cache the teacher's top-k log-probabilities at temperature T for every token of `blocks`; returns it."""
     if top_k < 1 or top_k > teacher.get_output_embeddings().weight.shape[0]:
-        raise PeftTransferError(f"top_k must be between 1 and the vocabulary size, got {top_k}.")
+        raise PeftTransferError(f"--top-k (top_k) must be between 1 and the teacher's vocabulary size "
+                                f"({teacher.get_output_embeddings().weight.shape[0]}), got {top_k}.")
     teacher.eval()
     collate = collator_for(teacher, tokenizer, seed=seed)
     device = next(teacher.parameters()).device

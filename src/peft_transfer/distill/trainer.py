@@ -60,8 +60,10 @@ class DistillationTrainer(Trainer):
         self.causal = not is_masked_lm(model)
         self._cuts = cut_points(model) if args.alpha_hidden > 0 or args.train_below_cut else []
         if (args.alpha_hidden > 0 or args.train_below_cut) and not self._cuts:
-            raise PeftTransferError("alpha_hidden > 0 and train_below_cut need a student from make_student whose kept "
-                                    "layers have a gap.")
+            raise PeftTransferError("--alpha-hidden above 0 and --train-below-cut (alpha_hidden, train_below_cut) "
+                                    "match the student to the teacher where it skips teacher layers, but these kept "
+                                    "layers skip none: keep layers with a gap (e.g. --keep-layers 0,3), or leave "
+                                    "both off.")
         if args.train_below_cut:
             model.requires_grad_(False)
             for layer in list(layer_list(model))[: self._cuts[0][0]]:

@@ -28,6 +28,7 @@ from transformers import PreTrainedModel
 
 from ..errors import PeftTransferError
 from ..prompts.config import TransferablePromptConfig
+from ..prompts.fit import check_base_model
 from ..prompts.model import hidden_size, load_prompt, model_id
 from ..tasks.classification import ClassificationTask
 from ..tasks.generation import GenerationTask
@@ -135,6 +136,10 @@ def compare_prompts(
     """
     row = row_type(task)
     rows: list = []
+    if source_prompt and student is not None:  # before anything is scored
+        check_base_model(TransferablePromptConfig.from_pretrained(source_prompt), student,
+                         f"the source prompt {source_prompt}", f"the student {model_id(student)!r}",
+                         "score CompPT with the student it was tuned on (--student), or without a student.")
 
     def score(model, method, prompt=None, use_prompt=True, note=""):
         eps = _epsilon(prompt) if prompt else None

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import PeftTransferError
+from ..prompts.fit import warn_other_vocabulary
 from ..tasks.classification import ClassificationTask
 from ..tasks.generation import GenerationTask
+from ..tasks.position_limits import fit_to_model, prompt_length
 from .classification import ClassificationResult, evaluate_classification
 from .generation import GenerationResult, evaluate_generation
 from .result import TaskResult
@@ -50,7 +52,13 @@ def evaluate(model, tokenizer, task: ClassificationTask | GenerationTask, datase
              use_prompt: bool = True, progress: bool | str = False) -> TaskResult:
     """Score `model` (with its prompt unless `use_prompt=False`) on a labelled `dataset` as `task` says:
     accuracy and macro-F1 for a classification task, ROUGE for a generation task. `result.headline` is the
-    number the tables compare (accuracy, ROUGE-L); `result.metrics()` holds all of them."""
+    number the tables compare (accuracy, ROUGE-L); `result.metrics()` holds all of them. A prompt scored
+    through another tokenizer than the one it was tuned with is scored, with a warning; texts that would not fit
+    beside the prompt in the model's positions are cut shorter, with a warning (`position_limits`)."""
     spec = scoring(task)
+    if use_prompt and hasattr(model, "peft_config"):
+        warn_other_vocabulary(model.peft_config[model.active_adapter], tokenizer)
+    n_virtual = prompt_length(model) if use_prompt else 0
+    task = fit_to_model(task, tokenizer, model, n_virtual, f"the prompt's {n_virtual} virtual tokens")
     return spec.evaluate(model, tokenizer, task, dataset, batch_size=batch_size or spec.batch_size,
                          use_prompt=use_prompt, progress=progress)

@@ -25,7 +25,8 @@ from ..provenance import DPRecord, StudentLineage, TaskRecord, TransferRecord, l
 
 PROVENANCE_NAME = "prompt_provenance.json"
 PROVENANCE_FORMAT = 1
-_PROVENANCE_FIELDS = ("tuned_on", "student", "task", "dp", "transfer", "library_versions")
+_PROVENANCE_FIELDS = ("tuned_on", "base_model_weights", "vocabulary", "student", "task", "dp", "transfer",
+                      "library_versions")
 _RECORD_TYPES = {"student": StudentLineage, "task": TaskRecord, "dp": DPRecord, "transfer": TransferRecord}
 
 
@@ -34,12 +35,17 @@ class TransferablePromptConfig(PromptTuningConfig):
     """A `PromptTuningConfig` with provenance.
 
     `base_model_name_or_path` names the model the prompt is *for*; `tuned_on` the model it was tuned on
-    (the student for a prompt before transfer, or the same model). `student` is the lineage of the model
-    it was tuned on when that is a distilled student; `dp` its privacy guarantee; `transfer` how it was
-    moved to its current target (None before transfer).
+    (the student for a prompt before transfer, or the same model). `base_model_weights` is a fingerprint of the
+    weights of the model the prompt was made on, the one it is for (`weights_hash.weights_fingerprint`: transfer
+    refuses another student) and `vocabulary` one of that model's tokenizer (`vocabulary.vocabulary_fingerprint`:
+    scoring the prompt through another tokenizer warns). `student` is the lineage of the model it was tuned on
+    when that is a distilled student; `dp` its privacy guarantee; `transfer` how it was moved to its current
+    target (None before transfer).
     """
 
     tuned_on: str | None = field(default=None, metadata={"help": "Model the prompt was tuned on."})
+    base_model_weights: str | None = field(default=None, metadata={"help": "Fingerprint of the base model."})
+    vocabulary: str | None = field(default=None, metadata={"help": "Fingerprint of the prompt's tokenizer."})
     student: StudentLineage | None = field(default=None, metadata={"help": "Lineage of the tuning model."})
     task: TaskRecord | None = field(default=None, metadata={"help": "Task template and label words."})
     dp: DPRecord = field(default_factory=DPRecord, metadata={"help": "Differential-privacy record."})

@@ -9,9 +9,11 @@ from peft import PeftModel, TaskType, get_peft_model
 from safetensors import SafetensorError
 from transformers import PreTrainedModel
 
+from ..assets.vocabulary import vocabulary_fingerprint
 from ..errors import PeftTransferError
 from ..prompted_forward import is_masked_lm
 from ..student.layers import student_lineage
+from ..student.weights_hash import weights_fingerprint
 from ..tasks.classification import ClassificationTask
 from .config import TransferablePromptConfig
 
@@ -40,13 +42,16 @@ def create_prompt_model(
     without the slot), repeated to fill `num_virtual_tokens` - PEFT's TEXT init, done here so the saved
     adapter loads without fetching a tokenizer. `target` names the model the prompt is for (default: the
     model itself). Extra keyword arguments fill the provenance fields of `TransferablePromptConfig`; the
-    student's lineage (teacher, kept layers) is taken from the model when it is a distilled student.
+    student's lineage (teacher, kept layers) is taken from the model when it is a distilled student, and the
+    fingerprints of the weights and the vocabulary from `model` and `tokenizer`.
     """
     if num_virtual_tokens < 1:
         raise PeftTransferError("num_virtual_tokens must be at least 1.")
     text = init_text or task.description or task.template.replace("{text}", "").replace("{mask}", "").strip()
     name = model_id(model)
     provenance.setdefault("tuned_on", name)
+    provenance.setdefault("base_model_weights", weights_fingerprint(model))
+    provenance.setdefault("vocabulary", vocabulary_fingerprint(tokenizer))
     provenance.setdefault("task", task.record())
     provenance.setdefault("student", student_lineage(model))
     config = TransferablePromptConfig(

@@ -41,7 +41,7 @@ def _model_type(model: PreTrainedModel) -> str:
     model_type = getattr(model.config, "model_type", None)
     if model_type not in _LAYER_LISTS:
         raise PeftTransferError(
-            f"make_student does not support {type(model).__name__} (model_type={model_type!r}); supported "
+            f"cannot cut a student from {type(model).__name__} (model_type={model_type!r}); supported "
             f"architectures: {_SUPPORTED_NAMES} (their *ForCausalLM / *LMHeadModel / *ForMaskedLM classes).")
     return model_type
 
@@ -62,37 +62,40 @@ def num_layers(config: PretrainedConfig) -> int:
     return int(config.num_hidden_layers)
 
 
-def default_keep_layers(num_teacher_layers: int, num_keep: int = 2) -> list[int]:
-    """POST's choice: the first `num_keep` and the last `num_keep` layers."""
+def default_keep_layers(num_teacher_layers: int, num_keep: int = 2, name: str = "num_keep",
+                        keep_name: str = "keep_layers") -> list[int]:
+    """POST's choice: the first `num_keep` and the last `num_keep` layers. `name`, `keep_name`: what the
+    messages call the two settings (a command's flags, say)."""
     if num_keep < 1:
-        raise PeftTransferError(f"num_keep must be at least 1, got {num_keep}.")
+        raise PeftTransferError(f"{name} must be at least 1, got {num_keep}.")
     if 2 * num_keep > num_teacher_layers:
         raise PeftTransferError(
-            f"num_keep={num_keep} keeps {2 * num_keep} layers but the teacher has only {num_teacher_layers}; "
-            f"use num_keep <= {num_teacher_layers // 2} or pass keep_layers explicitly.")
+            f"{name} {num_keep} keeps {2 * num_keep} layers but the teacher has only {num_teacher_layers}; "
+            f"use {name} {num_teacher_layers // 2} or less, or give {keep_name} explicitly.")
     return list(range(num_keep)) + list(range(num_teacher_layers - num_keep, num_teacher_layers))
 
 
-def check_keep_layers(keep_layers: Sequence[int], num_teacher_layers: int) -> list[int]:
-    """Validated, sorted list of kept layer indices (negative indices count from the end)."""
+def check_keep_layers(keep_layers: Sequence[int], num_teacher_layers: int, name: str = "keep_layers") -> list[int]:
+    """Validated, sorted list of kept layer indices (negative indices count from the end); `name`: what the
+    messages call the setting (a command's flag, say)."""
     try:
         raw = [int(i) for i in keep_layers]
     except (TypeError, ValueError) as exc:
-        raise PeftTransferError(f"keep_layers must be integers, got {keep_layers!r}.") from exc
+        raise PeftTransferError(f"{name} must be integers, got {keep_layers!r}.") from exc
     if not raw:
-        raise PeftTransferError("keep_layers is empty: keep at least one layer, e.g. 0,1,28,29.")
+        raise PeftTransferError(f"{name} is empty: keep at least one layer, e.g. 0,1,28,29.")
     bad = [i for i in raw if not -num_teacher_layers <= i < num_teacher_layers]
     if bad:
         raise PeftTransferError(
-            f"keep_layers {bad} out of range: the teacher has {num_teacher_layers} layers "
+            f"{name} {bad} out of range: the teacher has {num_teacher_layers} layers "
             f"(valid indices 0..{num_teacher_layers - 1}).")
     keep = [i % num_teacher_layers for i in raw]
     dupes = sorted({i for i in keep if keep.count(i) > 1})
     if dupes:
-        raise PeftTransferError(f"keep_layers repeats layer(s) {dupes}: each teacher layer can be kept once.")
+        raise PeftTransferError(f"{name} repeats layer(s) {dupes}: each teacher layer can be kept once.")
     if keep != sorted(keep):
         raise PeftTransferError(
-            f"keep_layers must be in increasing order (the student runs them in teacher order), got {raw}.")
+            f"{name} must be in increasing order (the student runs them in teacher order), got {raw}.")
     return keep
 
 

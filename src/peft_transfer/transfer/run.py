@@ -17,6 +17,7 @@ from ..assets.overlap import check_source_overlap
 from ..errors import PeftTransferError
 from ..prompted_forward import is_masked_lm
 from ..prompts.config import TransferablePromptConfig
+from ..prompts.fit import check_base_model
 from ..prompts.handover import check_export_destination, check_prompt_export, export_prompt, save_prompt
 from ..prompts.model import create_prompt_model, hidden_size, load_prompt, model_id
 from ..provenance import TransferRecord, text_fingerprint
@@ -102,6 +103,8 @@ def transfer_prompt(
     if not targets:
         raise PeftTransferError("No target model given.")
     texts = public_text_list(public_texts, task.text_column)
+    check_base_model(source_config, student, f"the prompt {source_prompt}", f"the student {model_id(student)!r}",
+                     "transfer it with the model it was made on as the student (--student).")
     student_prompted = load_prompt(student, str(source_prompt))
     for t in targets:
         check_compatible(student_prompted, t)
