@@ -1,8 +1,8 @@
 """`peft-transfer run [config.yaml]`: the whole POST pipeline (the main job).
 
-Defaults: the embedded SmolLM2-135M target, its distilled student (built once per machine), Rotten
-Tomatoes as the private task, movie plot summaries as the public transfer set, ε ∈ {∞, 8}. A YAML file
-overrides any setting and adds tasks of your own (`--print-config` writes every key with its default).
+Defaults: the embedded SmolLM2-135M target, its student (the shipped one if installed, else compressed here
+once per machine), Rotten Tomatoes as the private task, movie plot summaries as the public transfer set,
+ε ∈ {∞, 8}. A YAML file overrides any setting and adds tasks of your own (`--print-config` writes every key with its default).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import argparse
 
 from ..pipeline.config import load_pipeline_config
 from ..pipeline.config_yaml import config_yaml, keys_help
+from ..pipeline.validation import validate_config
 from .out_folders import check_folders
 from .references import check_model_ref
 
-DESCRIPTION = ("The whole POST pipeline: distil a student from the target (cached per machine), tune prompts on "
+DESCRIPTION = ("The whole POST pipeline: make a student of the target (compressed, cached per machine), tune prompts on "
                "it with each task's private data at each ε, transfer them to the target with public text, and "
                "score ZS / FullPT / CompPT / Direct / POST. Resumable by stage; all settings are checked before "
                "any work.")
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config_yaml(config), end="")
         return 0
+    validate_config(config)  # every setting, before the stages' libraries load (run_pipeline checks again)
     for key, name in (("target", config.target), ("student.path", config.student.path)):
         if name is not None:  # as the commands' model flags: no such path is refused at once, the Hub tried once
             check_model_ref(name, f"config key {key!r}:")

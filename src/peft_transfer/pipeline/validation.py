@@ -10,7 +10,7 @@ from ..distill.recipes import COMPRESS_METHODS, RECIPES
 from ..errors import PeftTransferError
 from ..tasks.classification import ClassificationTask
 from ..tasks.template_escapes import typed_template
-from ..transfer.config import PROMPT_INITS
+from ..transfer.prompt_init import PROMPT_INITS
 from ..tune.dp_plan import epsilon_problem
 from .config import EMBEDDED_TASK_NAMES, PipelineConfig, TaskSettings
 

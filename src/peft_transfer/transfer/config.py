@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from ..errors import PeftTransferError
+from .prompt_init import PROMPT_INITS
 
-PROMPT_INITS = ("text", "source")
 
 
 @dataclass
