@@ -2,7 +2,8 @@
 
 Defaults: the embedded SmolLM2-135M target, its student (the shipped one if installed, else compressed here
 once per machine), Rotten Tomatoes as the private task, movie plot summaries as the public transfer set,
-ε ∈ {∞, 8}. A YAML file overrides any setting and adds tasks of your own (`--print-config` writes every key with its default).
+ε ∈ {∞, 8}. A YAML file overrides any setting and adds tasks of your own (`--print-config` writes every
+key with its default).
 """
 
 from __future__ import annotations
