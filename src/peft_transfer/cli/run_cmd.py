@@ -16,10 +16,10 @@ from ..pipeline.validation import validate_config
 from .out_folders import check_folders
 from .references import check_model_ref
 
-DESCRIPTION = ("The whole POST pipeline: make a student of the target (compressed, cached per machine), tune "
-               "prompts on it with each task's private data at each ε, transfer them to the target with public text, and "
-               "score ZS / FullPT / CompPT / Direct / POST. Resumable by stage; all settings are checked before "
-               "any work.")
+DESCRIPTION = ("The whole POST pipeline: make a student of the target (compressed, cached per machine), "
+               "tune prompts on it with each task's private data at each ε, transfer them to the target with "
+               "public text, and score ZS / FullPT / CompPT / Direct / POST. Resumable by stage; all settings are "
+               "checked before any work.")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
