@@ -10,7 +10,6 @@ from ..errors import PeftTransferError
 from .prompt_init import PROMPT_INITS
 
 
-
 @dataclass
 class TransferConfig(TrainingArguments):
     """`TrainingArguments` plus the POST transfer settings.
