@@ -30,10 +30,10 @@ def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
 
 
 def weights_fingerprint(model: torch.nn.Module, samples: int = 64) -> str:
-    """"sample-sha256:<16 hex>": a cheap fingerprint of a model's weights (milliseconds, also for billions of
-    parameters), to tell which model a prompt was tuned on. Hashes each tensor's name, shape and `samples`
-    evenly spaced values rounded to bfloat16 (so float32 and bfloat16 loads of one checkpoint agree); any
-    fine-tune, another student or another model changes it."""
+    """"sample-sha256:<16 hex>": a cheap fingerprint of a model's weights (a fraction of a second: its cost grows
+    with the number of tensors, not their size), to tell which model a prompt was made on. Hashes each tensor's
+    name, shape and `samples` evenly spaced values rounded to bfloat16 (so float32 and bfloat16 loads of one
+    checkpoint agree); any fine-tune, another student or another model changes it."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         flat = tensor.detach().reshape(-1)
