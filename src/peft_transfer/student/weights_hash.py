@@ -38,7 +38,8 @@ def weights_fingerprint(model: torch.nn.Module, samples: int = 64) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         flat = tensor.detach().reshape(-1)
         step = max(1, flat.numel() // samples)
-        sample = flat[::step][:samples].to(device="cpu", dtype=torch.bfloat16).view(torch.int16)
+        # rounded on the CPU, whatever device holds the weights: the same checkpoint gives the same fingerprint
+        sample = flat[::step][:samples].to("cpu", torch.float32).to(torch.bfloat16).view(torch.int16)
         digest.update(f"{name}|{tuple(tensor.shape)}|".encode())
         digest.update(sample.numpy().tobytes())
     return "sample-sha256:" + digest.hexdigest()[:16]
