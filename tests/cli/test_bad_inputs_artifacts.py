@@ -255,3 +255,15 @@ def test_a_rerun_shows_the_part_of_each_setting_that_differs():
         f'student: …{"x" * 11}/a" → …{"x" * 11}/b"',
         'task.template: "Review: {text}\\nSentiment:" → "Review: {text}\\nVerdict:"',
     ]
+
+
+def test_a_refused_rerun_names_the_setting_that_changed(art, capsys, tmp_path):
+    """tune reruns into its work folder with another template: the one line shows the template's change."""
+    base = ["tune", "--model", art["student"], "--data", art["good_csv"], "--out", str(tmp_path / "p"),
+            "--max-steps", "1"]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main([*base, "--template", "Review: {text}\\nVerdict:", "--label-words", '[[" negative"], [" positive"]]',
+                 "--task", "rotten_tomatoes"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert len(lines) == 1 and 'task.template: "Review: {text}\\nSentiment:" → "Review: {text}\\nVerdict:"' in lines[0]
