@@ -120,7 +120,7 @@ def student_config(teacher_config: PretrainedConfig, keep: list[int], teacher_id
         raise PeftTransferError(
             "this GPT-2 config scales attention by the layer index (scale_attn_by_inverse_layer_idx / "
             "reorder_and_upcast_attn), so a layer moved to a new position would compute something else; "
-            "make_student supports GPT-2 configs without these options.")
+            "students are cut from GPT-2 configs without these options only.")
     config.num_hidden_layers = len(keep)
     lineage = StudentLineage(teacher=teacher_id, kept_layers=list(keep), teacher_num_layers=n)
     setattr(config, LINEAGE_KEY, lineage.to_dict())

@@ -75,7 +75,7 @@ class ClassificationTask:
             if not words or any(not w.strip() for w in words):
                 raise PeftTransferError(
                     f"Task {self.name!r}: class {i} has no label words (or an empty one); give each class at "
-                    "least one word, e.g. label_words=[[' negative'], [' positive']]."
+                    "least one word in --label-words (YAML: label_words), e.g. [[\" negative\"], [\" positive\"]]."
                 )
         if self.class_names is None:
             self.class_names = [words[0].strip() for words in self.label_words]
