@@ -48,6 +48,35 @@ def is_masked_lm(model: PreTrainedModel | PeftModel) -> bool:
     return "ForMaskedLM" in type(base_model_of(model)).__name__
 
 
+# position ids start after the padding index (RoBERTa's embeddings): two of 514 positions go unused
+_PADDING_OFFSET_TYPES = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "roberta-prelayernorm",
+                         "data2vec-text", "xmod")
+
+
+def position_limit(config) -> int | None:
+    """The most tokens one input may hold, soft prompt included: `max_position_embeddings` (GPT-2's n_positions),
+    less RoBERTa's padding offset; None when the config names none.
+
+    For learned absolute positions (GPT-2, BERT, RoBERTa) a longer input fails with an IndexError; for rotary
+    positions (Llama, Qwen, Gemma, Mistral) it runs, but past the length the model was trained on, where its
+    outputs are not to be trusted: both are held to the same limit.
+    """
+    config = getattr(config, "config", config)  # a model (or PeftModel) or its config
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit < 1:
+        return None
+    if getattr(config, "model_type", None) in _PADDING_OFFSET_TYPES:
+        limit -= (getattr(config, "pad_token_id", None) or 0) + 1
+    return limit
+
+
+def rotary_positions(config) -> bool:
+    """True when the model encodes positions by rotation (RoPE: Llama, Qwen, Gemma, Mistral), so that a longer
+    input runs (past the trained length) instead of failing."""
+    config = getattr(config, "config", config)
+    return any(getattr(config, name, None) is not None for name in ("rope_parameters", "rope_scaling", "rope_theta"))
+
+
 def prompt_embeddings(model: PeftModel, batch_size: int) -> torch.Tensor:
     """The active soft prompt as (batch, n_virtual, hidden), embedded per example (Opacus sees the batch)."""
     adapter = model.active_adapter

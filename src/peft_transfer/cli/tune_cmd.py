@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from ..assets.data_files import load_labelled
     from ..prompted_forward import is_masked_lm
     from ..tasks.labels import warn_if_one_class
+    from ..tasks.position_limits import fit_to_model
     from ..tune.config import PrivatePromptConfig
     from ..tune.dp_plan import noise_warning
     from ..tune.trainer import tune_prompt
@@ -135,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
         raise PeftTransferError(f"{exc} Raise --max-length {args.max_length} above the template's own "
                                 "tokens.") from None
     settings = resolve(args, len(data), model.get_input_embeddings().weight.shape[1], task.max_length, delta)
+    virtual = (f"--num-virtual-tokens {args.num_virtual_tokens}" if args.num_virtual_tokens else
+               f"the prompt's {settings.num_virtual_tokens} virtual tokens (--num-virtual-tokens)")
+    task = fit_to_model(task, tokenizer, model, settings.num_virtual_tokens, virtual, "--max-length",
+                        given=args.max_length is not None)  # prompt + text within the model's positions
     config = PrivatePromptConfig(
         **common, num_train_epochs=settings.num_train_epochs, max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size, physical_batch_size=settings.physical_batch_size,

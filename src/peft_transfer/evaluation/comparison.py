@@ -32,6 +32,7 @@ from ..prompts.fit import check_base_model
 from ..prompts.model import hidden_size, load_prompt, model_id
 from ..tasks.classification import ClassificationTask
 from ..tasks.generation import GenerationTask
+from ..tasks.position_limits import fit_to_model
 from .classification import ClassificationResult
 from .generation import GenerationResult
 from .result import TaskResult
@@ -140,6 +141,7 @@ def compare_prompts(
         check_base_model(TransferablePromptConfig.from_pretrained(source_prompt), student,
                          f"the source prompt {source_prompt}", f"the student {model_id(student)!r}",
                          "score CompPT with the student it was tuned on (--student), or without a student.")
+    task = _fit_every_row(task, tokenizer, target, student, source_prompt, transferred_prompt, full_prompts)
 
     def score(model, method, prompt=None, use_prompt=True, note=""):
         eps = _epsilon(prompt) if prompt else None
@@ -164,6 +166,20 @@ def compare_prompts(
     if transferred_prompt:
         score(load_prompt(target, transferred_prompt), "POST", transferred_prompt, note="p_t after transfer")
     return rows
+
+
+def _fit_every_row(task, tokenizer, target, student, source_prompt, transferred_prompt, full_prompts):
+    """`task` cut to what fits beside every row's prompt in its model (`position_limits.fit_to_model`), so that
+    every row reads the same texts; the longest prompt first, so that one warning says it."""
+    pairs = [(target, path) for path in [*(full_prompts or []), transferred_prompt] if path]
+    if source_prompt:
+        config = TransferablePromptConfig.from_pretrained(source_prompt)
+        pairs += [(student, source_prompt)] if student is not None else []
+        pairs += [(target, source_prompt)] if config.token_dim in (None, hidden_size(target)) else []
+    sized = [(model, path, TransferablePromptConfig.from_pretrained(path).num_virtual_tokens) for model, path in pairs]
+    for model, path, n in sorted(sized, key=lambda pair: -pair[2]):
+        task = fit_to_model(task, tokenizer, model, n, f"the prompt {path} ({n} virtual tokens)")
+    return fit_to_model(task, tokenizer, target, 0)
 
 
 def compare_generation_prompts(target: PreTrainedModel, tokenizer, task: GenerationTask, test_set: Dataset,

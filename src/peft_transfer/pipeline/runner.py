@@ -52,6 +52,7 @@ from ..evaluation.scoring import evaluate, scoring
 from ..prompted_forward import is_masked_lm
 from ..prompts.model import hidden_size, load_prompt, model_id
 from ..student.layers import check_keep_layers, default_keep_layers, num_layers
+from ..tasks.position_limits import fit_to_model
 from ..transfer.config import TransferConfig
 from ..transfer.run import transfer_prompt
 from ..tune.config import PrivatePromptConfig
@@ -374,6 +375,17 @@ def check_student_tokenizer(config: PipelineConfig, tokenizer) -> None:
                              "use a student made from the target (student.source: compress or distill, no path).")
 
 
+def fit_tasks_to_target(tasks: list[PreparedTask], config: PipelineConfig, target, tokenizer) -> None:
+    """Each task's length cut to what fits beside the run's prompts in the target's positions (refused when the
+    prompt leaves no room for text), once for every stage, so that ZS and the prompted rows read the same texts
+    (the student is made from the target: the same positions)."""
+    n = config.tune.num_virtual_tokens
+    for i, prepared in enumerate(tasks):
+        key = f"tasks[{i}].max_length" if not isinstance(config.tasks[i], str) else None
+        prepared.task = fit_to_model(prepared.task, tokenizer, target, n, f"config key 'tune.num_virtual_tokens' ({n})",
+                                     key)
+
+
 def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     """Run (or resume) the whole pipeline into `out`; returns the paths of results.md/json/png."""
     out = Path(out)
@@ -383,6 +395,7 @@ def run_pipeline(config: PipelineConfig, out: str | Path) -> dict[str, Path]:
     check_student_tokenizer(config, tokenizer)
     check_run_folder(out, config, write=False)  # another run's folder: refused before the data loads
     tasks = prepare_tasks(config, tokenizer, is_masked_lm(target))  # data, labels, label words, overlap checked
+    fit_tasks_to_target(tasks, config, target, tokenizer)
     check_distillation_corpus(config, tasks)
     fingerprints = {t.name: t.data_fingerprint for t in tasks if t.data_fingerprint}
     check_run_folder(out, config, fingerprints or None)  # only now is run_config.json written

@@ -220,6 +220,17 @@ class TokenizedTask:
             )
 
     @property
+    def template_tokens(self) -> int:
+        """Tokens of the rendered template without its text (special tokens and label slot included)."""
+        return self.task.max_length - self._text_budget
+
+    @property
+    def tail_tokens(self) -> int:
+        """Tokens a scored row holds after the text besides the template: a split label word's further tokens
+        (fed teacher-forced, or as further masks)."""
+        return max(len(ids) for words in self.label_word_tokens for ids in words) - 1
+
+    @property
     def multi_token(self) -> bool:
         """True when some label word splits into several tokens (scored by `label_scoring`)."""
         return any(len(ids) > 1 for words in self.label_word_tokens for ids in words)

@@ -95,6 +95,11 @@ class GenerationTask:
 class TokenizedGenerationTask(TokenizedTask):
     """A generation task bound to one tokenizer: inputs as `TokenizedTask`, plus target token ids and rows."""
 
+    @property
+    def tail_tokens(self) -> int:
+        """Tokens after the input: the target, teacher-forced or generated (at most max_new_tokens)."""
+        return self.task.max_new_tokens
+
     def target_ids(self, target: str) -> list[int]:
         """Token ids of the continuation `target` (leading space, stop string or EOS), at most max_new_tokens."""
         tok, task = self.tokenizer, self.task

@@ -24,6 +24,7 @@ from ..provenance import TransferRecord, text_fingerprint
 from ..rerun_guard import checkpoint_step, guard_rerun
 from ..student.layers import student_lineage
 from ..tasks.defaults import Task, task_from_record
+from ..tasks.position_limits import fit_to_model
 from .config import TransferConfig
 from .public_logits import compute_label_logits, public_text_list
 from .sequence_trainer import SequenceTransferTrainer
@@ -108,6 +109,11 @@ def transfer_prompt(
     student_prompted = load_prompt(student, str(source_prompt))
     for t in targets:
         check_compatible(student_prompted, t)
+    n_source = source_config.num_virtual_tokens
+    n_target = args.num_virtual_tokens or n_source
+    task = fit_to_model(task, tokenizer, student, n_source, f"the prompt {source_prompt} ({n_source} virtual tokens)")
+    for t in targets:  # public texts within both models' positions, beside p_s and p_t
+        task = fit_to_model(task, tokenizer, t, n_target, f"p_t's {n_target} virtual tokens")
 
     tokenized = task.tokenized(tokenizer, masked_lm=is_masked_lm(student))
     sequence = tokenized.needs_sequence_transfer
