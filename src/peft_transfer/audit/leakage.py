@@ -1,24 +1,33 @@
 """Leakage check: does any training string, or any long word n-gram of one, appear in saved files?
 
-Scans every file under the given paths (artifact folders, Trainer output dirs, logs, model cards):
-text and binary files are read as UTF-8 (undecodable bytes become separators), JSON files also by their
-decoded strings (so escapes such as \\u00e9 or \\n do not hide a match), pickles also by their opcodes'
-string arguments, zip containers (torch .pt/.bin) member by member, and safetensors files by their JSON
-header only (the rest is numbers). Text is compared as lower-cased word sequences (`\\w+`), so punctuation
-and whitespace changes do not hide a leak. Limits: text stored in other binary formats may run into
-neighbouring letters and be missed; token ids (not text) are not decoded. Written by hand: no library does
-this; it is a set lookup over word n-grams.
+Scans every file under the given paths (artifact folders, Trainer output dirs, logs, model cards): text and
+binary files are read as UTF-8 (undecodable bytes become separators), JSON files also by their decoded strings
+(so escapes such as \\u00e9 or \\n do not hide a match), pickles also by their opcodes' string arguments, zip
+containers (torch .pt/.bin, .zip) member by member, gzip, bzip2 and xz files (.gz, .bz2, .xz: compressed logs)
+by their content, tar archives member by member, and safetensors files by their JSON header only (the rest is
+numbers). A file that cannot be read (a broken link, a pipe, a corrupt archive) is an error, never skipped: a
+scan that missed it would report no leak. Text is compared as lower-cased word sequences (`\\w+`), so
+punctuation and whitespace changes do not hide a leak. Limits: text stored in other binary formats may run
+into neighbouring letters and be missed; token ids (not text) are not decoded. Written by hand: no library
+does this; it is a set lookup over word n-grams.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
 import pickletools
+import re
+import stat
 import struct
+import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
@@ -26,6 +35,10 @@ from ..assets.overlap import NgramIndex
 from ..errors import PeftTransferError
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
+# compressed streams by their magic bytes: (magic, how to open, what it is)
+_COMPRESSED = ((re.compile(rb"\x1f\x8b\x08"), lambda stream: gzip.GzipFile(fileobj=stream), "gzip"),
+               (re.compile(rb"BZh[1-9]1AY&SY"), bz2.BZ2File, "bzip2"),
+               (re.compile(rb"\xfd7zXZ\x00"), lzma.LZMAFile, "xz"))
 
 
 @dataclass(frozen=True)
@@ -81,8 +94,44 @@ def _pickle_strings(data: bytes) -> str:
     return "\n".join(strings)
 
 
+def _decompressed(data: bytes, opener, kind: str, name: str) -> bytes:
+    """The content of a compressed stream, at most `MAX_FILE_BYTES` (a bigger one is no artifact of a prompt)."""
+    try:
+        with opener(io.BytesIO(data)) as stream:
+            content = stream.read(MAX_FILE_BYTES + 1)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        raise PeftTransferError(f"{name} looks {kind}-compressed but cannot be decompressed ({exc}); repair or "
+                                "remove it, then scan again.") from None
+    if len(content) > MAX_FILE_BYTES:
+        raise PeftTransferError(f"{name} decompresses to more than {MAX_FILE_BYTES >> 20} MiB; scan artifact "
+                                "folders only.")
+    return content
+
+
+def _tar_members(data: bytes) -> list[tuple[str, bytes]] | None:
+    """(name, content) of each regular member of a tar archive, or None when `data` is no tar archive."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            return [(m.name, archive.extractfile(m).read()) for m in archive.getmembers() if m.isfile()]
+    except tarfile.TarError:
+        return None
+
+
 def _views(data: bytes, name: str) -> Iterator[tuple[str, str]]:
     """(view name, text) pairs to scan for one file's bytes."""
+    for magic, opener, kind in _COMPRESSED:
+        if magic.match(data):
+            inner = os.path.splitext(name)[0]
+            for view, text in _views(_decompressed(data, opener, kind, name), inner):
+                yield f"{kind} ({view})", text
+            return
+    if len(data) >= 512 and (name.endswith(".tar") or data[257:262] == b"ustar"):
+        members = _tar_members(data)
+        if members is not None:
+            for member, content in members:
+                for view, text in _views(content, member):
+                    yield f"tar member {member} ({view})", text
+            return
     if name.endswith(".safetensors"):
         if len(data) >= 8:
             (size,) = struct.unpack("<Q", data[:8])
@@ -129,9 +178,23 @@ def _files(paths: Iterable[str]) -> Iterator[str]:
             for root, dirs, names in os.walk(path):
                 dirs.sort()
                 for name in sorted(names):
-                    yield os.path.join(root, name)
+                    yield _regular(os.path.join(root, name))
         else:
             raise PeftTransferError(f"{path} does not exist: pass artifact folders, log files or model cards.")
+
+
+def _regular(path: str) -> str:
+    """`path` when it is a regular file (or a link to one); a broken link, a pipe or a device is refused (a
+    pipe would block the scan, and skipping it would report no leak for what it holds)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise PeftTransferError(f"{path} cannot be read ({exc.strerror or exc}): a broken link? Fix or remove it, "
+                                "then scan again.") from None
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise PeftTransferError(f"{path} is not a regular file (a pipe, socket or device), so it cannot be "
+                                "scanned; move it out of the folder, then scan again.")
+    return path
 
 
 def find_leaks(paths: Iterable[str] | str, training_texts: Iterable[str], ngram: int = 8,
@@ -152,8 +215,12 @@ def find_leaks(paths: Iterable[str] | str, training_texts: Iterable[str], ngram:
     for path in _files([paths] if isinstance(paths, str) else paths):
         if os.path.getsize(path) > MAX_FILE_BYTES:
             raise PeftTransferError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB; scan artifact folders only.")
-        with open(path, "rb") as f:
-            data = f.read()
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise PeftTransferError(f"{path} cannot be read ({exc.strerror or exc}); check its permissions, then "
+                                    "scan again.") from None
         for view, text in _views(data, os.path.basename(path)):
             for kind, i in index.matches(text):
                 key = (path, i)

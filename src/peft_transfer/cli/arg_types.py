@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from ..distill.recipes import MIN_BLOCK_SIZE
 from ..tune.dp_plan import delta_problem, epsilon_problem
 
 
@@ -77,6 +78,16 @@ def dp_delta(text: str) -> float:
     if problem:
         raise argparse.ArgumentTypeError(problem)
     return float(text)
+
+
+def block_size(text: str) -> int:
+    """Tokens per distillation or calibration block: at least `recipes.MIN_BLOCK_SIZE` (a 1-token block predicts
+    nothing: loss 0, perplexity nan)."""
+    value = _number(text, int)
+    if value < MIN_BLOCK_SIZE:
+        raise argparse.ArgumentTypeError(f"a block needs at least {MIN_BLOCK_SIZE} tokens (one token predicts "
+                                         f"nothing: loss 0 and perplexity nan), got {text}")
+    return value
 
 
 def layer_list(text: str) -> list[int]:

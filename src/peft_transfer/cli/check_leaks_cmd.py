@@ -9,6 +9,10 @@ import sys
 from ..errors import PeftTransferError
 from .arg_types import positive_int
 
+DESCRIPTION = ("Fail when a saved artifact, log or model card contains private training text: every file under "
+               "the paths, also inside zip, tar, .gz, .bz2 and .xz files. Exit status: 0 no leak, 1 a leak found "
+               "(listed), 2 the check could not run (bad input, or a file it cannot read), with one line saying why.")
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="artifact folders, log files or model cards to scan")
@@ -33,8 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from ..assets.data_files import load_labelled
     from ..audit.leakage import find_leaks
 
-    data = load_labelled(args.data, split=args.split, limit=args.limit, text_column=args.text_column)
-    leaks = find_leaks(args.paths, data["text"], ngram=args.ngram, min_chars=args.min_chars)
+    try:
+        data = load_labelled(args.data, split=args.split, limit=args.limit, text_column=args.text_column)
+        leaks = find_leaks(args.paths, data["text"], ngram=args.ngram, min_chars=args.min_chars)
+    except PeftTransferError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - exit status 1 means a leak: the check's own failure is 2, one line
+        raise PeftTransferError(f"the scan could not finish ({type(exc).__name__}: {exc}); nothing was "
+                                "checked.") from exc
     if not leaks:
         print(f"no leak: none of {len(data)} training texts (nor any {args.ngram}-word run of one) appears under "
               f"{', '.join(args.paths)}")

@@ -8,7 +8,7 @@ import re
 
 from ..distill.recipes import COMPRESS_METHODS
 from ..errors import PeftTransferError
-from .arg_types import non_negative_int, positive_float, positive_int, unit_interval
+from .arg_types import block_size, non_negative_int, positive_float, positive_int, unit_interval
 from .out_folders import check_folders
 from .references import check_model_ref
 
@@ -64,7 +64,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "or a csv/jsonl/json/parquet file with a text column; never the private task data")
     parser.add_argument("--calibration-tokens", type=positive_int, default=40_000,
                         help="tokens the teacher runs over once (the cost: ~5 min per 40k on 2 cores for 135M)")
-    parser.add_argument("--block-size", type=positive_int, default=128, help="tokens per calibration sequence")
+    parser.add_argument("--block-size", type=block_size, default=128,
+                        help="tokens per calibration sequence (8 up to the teacher's positions)")
     parser.add_argument("--max-stored-tokens", type=positive_int,
                         help="keep a seeded subsample of this many token positions (bounds the cache's memory)")
     parser.add_argument("--cache-dir", help="where calibration activations are cached (default: "

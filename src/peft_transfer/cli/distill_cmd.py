@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from ..distill.recipes import DEFAULT_RECIPE, RECIPES, recipe_settings
 from ..errors import PeftTransferError
-from .arg_types import layer_list, non_negative_float, non_negative_int, positive_float, positive_int
+from .arg_types import block_size, layer_list, non_negative_float, non_negative_int, positive_float, positive_int
 from .hub_args import add_hub_arguments, maybe_push
 from .out_folders import check_folders
 from .references import check_model_ref, looks_like_path
@@ -40,7 +40,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=8, help="blocks per step")
     parser.add_argument("--learning-rate", type=positive_float, default=5e-4, help="AdamW peak learning rate "
                                                                                    "(cosine schedule)")
-    parser.add_argument("--block-size", type=positive_int, default=128, help="tokens per training sequence")
+    parser.add_argument("--block-size", type=block_size, default=128,
+                        help="tokens per training sequence (8 up to the teacher's positions)")
     parser.add_argument("--eval-blocks", type=non_negative_int, default=16, help="held-out blocks for perplexity")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
                         help="preset of the loss terms and freezing (benchmarks/results/student_recipes.md); the "

@@ -44,8 +44,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-init", choices=["text", "source"], default="text",
                         help="start p_t from the embeddings of p_s's init text, or as a copy of p_s (same hidden "
                              "size only)")
-    parser.add_argument("--monitor-size", type=non_negative_int, default=32,
-                        help="public texts held out for the monitor")
+    parser.add_argument("--monitor-size", type=non_negative_int, default=None,
+                        help="public texts held out for the monitor, at most a quarter of them (default: 32, or a "
+                             "quarter of the public texts when fewer; 0: no monitor)")
     parser.add_argument("--save-steps", type=positive_int, default=100, help="checkpoint every N steps")
     parser.add_argument("--seed", type=int, default=0, help="seed of the public subset and the data order")
     parser.add_argument("--no-resume", action="store_true",
@@ -84,11 +85,14 @@ def run(args: argparse.Namespace) -> int:
     from ..assets.models import load_model
     from ..assets.vocabulary import check_same_tokenizer
     from ..transfer.config import TransferConfig
+    from ..transfer.monitor import check_monitor_size
     from ..transfer.run import transfer_prompt
 
     task = task_from_args(args, prompts=[args.prompt]) if explicit_task(args) is not None else None
     public = load_texts(args.public, limit=args.public_limit, seed=args.seed, max_words=args.max_public_words,
                         setting="--public")
+    if args.monitor_size is not None:  # given: it must fit the public set (the default shrinks to fit)
+        check_monitor_size(args.monitor_size, len(public))
     student, tokenizer = load_model(args.student)
     check_student(args.prompt, student)
     targets = []
@@ -100,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
     config = TransferConfig(
         output_dir=work, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate, alpha=args.alpha, temperature=args.temperature,
-        prompt_init=args.prompt_init, monitor_size=args.monitor_size, save_steps=args.save_steps, seed=args.seed,
-        public_dataset_name=args.public,
+        prompt_init=args.prompt_init, monitor_size=32 if args.monitor_size is None else args.monitor_size,
+        save_steps=args.save_steps, seed=args.seed, public_dataset_name=args.public,
     )
     results = transfer_prompt(args.prompt, student, targets, tokenizer, public, config, task=task,
                               resume=not args.no_resume, export_dir=args.out)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..assets.data_files import load_texts
 from ..assets.models import load_model, resolve_model
@@ -55,7 +55,7 @@ from .calibration import CalibrationCache, calibrate, check_calibration_matches
 from .data import perplexity, prepare_blocks
 from .linear_map import LinearMapSettings, fit_linear_map
 from .recipes import COMPRESS_METHODS
-from .run import check_teacher_fits, check_tokenizer_matches
+from .run import check_block_size, check_teacher_fits, check_tokenizer_matches
 from .trained_replacement import ReplacementSettings, init_layer_index, train_replacement
 
 SUMMARY_NAME = "compress_summary.json"
@@ -261,6 +261,12 @@ def run_compression(job: CompressJob) -> dict:
     compress_summary.json); returns the summary. A rerun with the same settings returns the finished summary."""
     out = Path(job.out)
     texts = load_texts(job.calibration, seed=job.seed)["text"]  # a calibration file with empty cells: refused first
+    try:
+        teacher_config = AutoConfig.from_pretrained(resolve_model(job.teacher)[0])
+    except (OSError, ValueError):
+        teacher_config = None  # an unknown teacher: load_model says so below
+    if teacher_config is not None:  # before the rerun record is written
+        check_block_size(job.block_size, teacher_config, job.teacher)
     resumable = guard_rerun(out, compress_settings(job), job.resume, [out / SUMMARY_NAME], what="compression")
     if resumable:
         return json.loads((out / SUMMARY_NAME).read_text())

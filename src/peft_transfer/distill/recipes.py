@@ -14,6 +14,10 @@ from ..errors import PeftTransferError
 # squares or cosine objective), or one trained layer
 COMPRESS_METHODS = ("drop", "linear-ls", "linear-cos", "trained")
 
+# the fewest tokens per training or calibration block: a 1-token block predicts nothing (loss 0, perplexity nan)
+# and a masked LM masks ~15 % of a block, so shorter blocks leave most with no masked token at all
+MIN_BLOCK_SIZE = 8
+
 RECIPES: dict[str, dict] = {
     # POST / DistilBERT: T²·KL on full-vocabulary logits + LM loss + cosine on the last hidden state, all trained
     "kd": dict(alpha_ce=5.0, alpha_lm=2.0, alpha_cos=1.0, alpha_hidden=0.0, hidden_loss="cosine",

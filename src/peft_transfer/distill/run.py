@@ -21,7 +21,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from ..assets.data_files import load_texts
 from ..assets.models import load_model, resolve_model
 from ..errors import PeftTransferError
-from ..prompted_forward import auto_model_class
+from ..prompted_forward import auto_model_class, position_limit
 from ..provenance import text_fingerprint
 from ..rerun_guard import checkpoint_step, guard_rerun
 from ..student.card import DistillationSummary, save_student_card
@@ -30,6 +30,7 @@ from ..student.weights_hash import state_dict_sha256
 from .budget import spent_seconds
 from .config import DistillationConfig
 from .data import collator_for, perplexity, prepare_blocks, split_held_out
+from .recipes import MIN_BLOCK_SIZE
 from .teacher_cache import META_NAME, build_teacher_cache, load_teacher_cache
 from .trainer import DistillationTrainer
 from .training_log import JsonlLogCallback
@@ -152,6 +153,21 @@ def distill_settings(job: DistillJob, kept_layers: list[int], texts: list[str], 
     return settings
 
 
+def check_block_size(block_size: int, teacher, name: str) -> None:
+    """Refuse blocks too short to learn or measure anything (`recipes.MIN_BLOCK_SIZE`) or longer than the
+    positions of `teacher` (a model or its config, called `name`; `prompted_forward.position_limit`): before
+    any work."""
+    what = f"block size {block_size} (--block-size; student.block_size in a run config)"
+    if block_size < MIN_BLOCK_SIZE:
+        raise PeftTransferError(f"{what}: a block needs at least {MIN_BLOCK_SIZE} tokens (one token predicts "
+                                f"nothing: loss 0 and perplexity nan); use --block-size {MIN_BLOCK_SIZE} or more "
+                                "(default 128).")
+    limit = position_limit(teacher)
+    if limit is not None and block_size > limit:
+        raise PeftTransferError(f"{what} is longer than the {limit} positions of the teacher {name}; use "
+                                f"--block-size {limit} or less.")
+
+
 def load_init_student(job: DistillJob, teacher: PreTrainedModel, teacher_hash: str) -> PreTrainedModel:
     """The student folder `job.init_student`, checked against the teacher (weights hash, class, vocabulary)."""
     folder = Path(job.init_student)
@@ -192,6 +208,7 @@ def run_distillation(job: DistillJob) -> DistillationSummary:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
     check_tokenizer_matches(teacher, tokenizer)
+    check_block_size(job.block_size, teacher, job.teacher)
     teacher_hash = state_dict_sha256(teacher.state_dict())
     texts = load_texts(job.corpus, limit=job.corpus_limit, seed=job.seed)["text"]
     corpus_name = Path(job.corpus).name if Path(job.corpus).exists() else job.corpus  # no machine-specific paths

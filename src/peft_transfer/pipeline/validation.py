@@ -6,7 +6,7 @@ import math
 import re
 
 from ..assets.model_refs import is_local_model
-from ..distill.recipes import COMPRESS_METHODS, RECIPES
+from ..distill.recipes import COMPRESS_METHODS, MIN_BLOCK_SIZE, RECIPES
 from ..errors import PeftTransferError
 from ..tasks.classification import ClassificationTask
 from ..tasks.template_escapes import typed_template
@@ -66,7 +66,9 @@ def validate_config(config: PipelineConfig) -> None:
              config.test_examples)
     s, t, x = config.student, config.tune, config.transfer
     if s.path is None:
-        _at_least_one(s, ("max_steps", "batch_size", "block_size"), "student")
+        _at_least_one(s, ("max_steps", "batch_size"), "student")
+        _require(s.block_size >= MIN_BLOCK_SIZE, "student.block_size", f"must be at least {MIN_BLOCK_SIZE} tokens "
+                 "(one token predicts nothing: loss 0 and perplexity nan)", s.block_size)
         _positive(s, ("learning_rate",), "student")
         _require(s.recipe in RECIPES, "student.recipe", f"must be one of {sorted(RECIPES)}", s.recipe)
         _require(s.keep_layers is None or len(s.keep_layers) > 0, "student.keep_layers",

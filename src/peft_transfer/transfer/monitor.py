@@ -14,6 +14,7 @@ import os
 import torch
 from transformers import TrainerCallback
 
+from ..errors import PeftTransferError
 from ..tasks.classification import TokenizedTask
 from .loss import transfer_loss
 
@@ -21,6 +22,22 @@ logger = logging.getLogger(__name__)
 
 PLOT_NAME = "transfer_monitor.png"
 HISTORY_NAME = "transfer_monitor.json"
+MONITOR_SHARE = 4  # the monitor holds out at most 1 / MONITOR_SHARE of the public texts: the rest trains
+
+
+def monitor_count(monitor_size: int, num_texts: int) -> int:
+    """Public texts the monitor holds out: `monitor_size`, at most a quarter of the `num_texts`."""
+    return min(monitor_size, num_texts // MONITOR_SHARE)
+
+
+def check_monitor_size(monitor_size: int, num_texts: int, flag: str = "--monitor-size") -> None:
+    """Refuse a monitor size the public set cannot give (it would be cut to a quarter of the texts), naming
+    `flag` and the numbers."""
+    most = num_texts // MONITOR_SHARE
+    if monitor_size > most:
+        raise PeftTransferError(f"{flag} {monitor_size} is more than the monitor may hold out of {num_texts} public "
+                                f"texts (a quarter: {most}; the rest trains p_t); use {flag} {most} or less (0: no "
+                                "monitor), or give more public texts.")
 
 
 class TransferMonitor(TrainerCallback):

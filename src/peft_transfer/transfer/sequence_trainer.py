@@ -33,7 +33,7 @@ from ..prompted_forward import is_masked_lm, position_logits
 from ..tasks.sequence_rows import SequenceRow, collate_rows
 from .config import TransferConfig
 from .loss import transfer_loss
-from .monitor import TransferMonitor
+from .monitor import TransferMonitor, monitor_count
 from .public_logits import public_text_list
 from .trainer import PromptedLabelModel, PromptTransferTrainer, check_transfer_inputs
 
@@ -137,7 +137,7 @@ class SequenceTransferTrainer(PromptTransferTrainer):
         self.pad_id = processing_class.pad_token_id
         self.side = "right" if self.tokenized.masked_lm else "left"
 
-        n_monitor = min(args.monitor_size, len(texts) // 4)
+        n_monitor = monitor_count(args.monitor_size, len(texts))
         order = np.random.default_rng(args.seed).permutation(len(texts))
         monitor_texts = [texts[i] for i in order[:n_monitor]]
         train_texts = [texts[i] for i in order[n_monitor:]]

@@ -31,7 +31,7 @@ from ..prompts.model import model_id
 from ..tasks.classification import ClassificationTask
 from .config import TransferConfig
 from .loss import transfer_loss
-from .monitor import TransferMonitor
+from .monitor import TransferMonitor, monitor_count
 from .public_logits import (
     PublicTextCollator,
     PublicTextDataset,
@@ -115,7 +115,7 @@ class PromptTransferTrainer(Trainer):
         for p in student.parameters():
             p.requires_grad_(False)
 
-        n_monitor = min(args.monitor_size, len(texts) // 4)
+        n_monitor = monitor_count(args.monitor_size, len(texts))
         order = np.random.default_rng(args.seed).permutation(len(texts))
         monitor_idx, train_idx = order[:n_monitor].tolist(), order[n_monitor:].tolist()
         if not train_idx:
