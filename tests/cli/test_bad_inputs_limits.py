@@ -163,6 +163,9 @@ BAD_INPUTS = [
     ("transfer-prompt-fills-student", "transfer --prompt {p_gpt2_250} --student {gpt2} --target {gpt2} "
                                       "--public {public_csv} --out {tmp}/m8",
      r"\(250 virtual tokens\): .* no text fits"),
+    ("audit-prompt-fills-gpt2", "audit --model {gpt2} --data {good_csv} --out {tmp}/m17 --num-virtual-tokens 300 "
+                                "--pool-size 24 --shadows 4 --batch-size 4",
+     r"^--num-virtual-tokens 300: with the template's \d+ tokens, no text fits in the 256 positions"),
     ("run-prompt-fills-target", "run {prompt_fills_gpt2_yaml} --out {tmp}/m9",
      r"config key 'tune\.num_virtual_tokens' \(300\): with the template's \d+ tokens, no text fits in the 256"),
     # class 8: small settings that make nonsense

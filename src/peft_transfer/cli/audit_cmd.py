@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from ..assets.data_files import load_labelled
     from ..audit.lira_audit import run_lira_audit
     from ..student.layers import check_keep_layers, make_student, num_layers
+    from ..tasks.position_limits import fit_to_model
 
     task = task_from_args(args, prompts=[args.target_prompt], default=args.data)
     data = load_labelled(args.data or task.name, split=args.split, task=task, **column_options(args))
@@ -92,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     if args.keep_layers:
         check_keep_layers(args.keep_layers, num_layers(model.config), name="--keep-layers")
         model = make_student(model, keep_layers=args.keep_layers)
+    n = tune_args.num_virtual_tokens  # the shadows' prompts beside each text, within the model's positions
+    task = fit_to_model(task, tokenizer, model, n, f"--num-virtual-tokens {n}" if args.num_virtual_tokens else
+                        f"the shadows' {n} virtual tokens (--num-virtual-tokens)")
     members = None
     if args.target_prompt:
         if args.target_members_column not in data.column_names:
