@@ -122,6 +122,13 @@ BAD_INPUTS = [
                                      "--accountant rdp --delta 1e-6 --max-steps 1",
      r"--epsilon 0\.05 cannot be reached: for 1 step .* the rdp accountant certifies no ε below 0\.14.* at least "
      r"0\.15 \(or the prv accountant\)"),
+    ("tune-noise-multiplier-tiny", "tune --model {student} --data {good_csv} --out {tmp}/l18 --noise-multiplier "
+                                   "0.01 --max-steps 1 --batch-size 8",
+     r"^--noise-multiplier 0\.01 spends ε up to 5\.54e\+03 over 1 step at sampling rate 0\.333 .* above 50 the DP "
+     r"guarantee bounds nothing: raise --noise-multiplier"),
+    ("tune-noise-multiplier-small-for-many-steps", "tune --model {student} --data {good_csv} --out {tmp}/l19 "
+                                                   "--noise-multiplier 0.3 --max-steps 100 --batch-size 8",
+     r"--noise-multiplier 0\.3 spends ε up to 2\d\d over 100 steps"),
     ("tune-delta-tiny", "tune --model {student} --data {good_csv} --out {tmp}/l13 --epsilon 8 --delta 1e-20",
      r"argument --delta: 1e-20 is below 1e-10, where the privacy accountants' floating-point error dominates"),
     ("audit-delta-1", "audit --model {target} --data {good_csv} --out {tmp}/l14 --delta 1",

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.labels import warn_if_one_class
     from ..tasks.position_limits import fit_to_model
     from ..tune.config import PrivatePromptConfig
-    from ..tune.dp_plan import noise_warning
+    from ..tune.dp_plan import check_noise_multiplier, noise_warning
     from ..tune.trainer import tune_prompt
     from .tune_settings import estimate_line, resolve, truncation_line
 
@@ -144,6 +144,11 @@ def run(args: argparse.Namespace) -> int:
         **common, num_train_epochs=settings.num_train_epochs, max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size, physical_batch_size=settings.physical_batch_size,
         learning_rate=settings.learning_rate, num_virtual_tokens=settings.num_virtual_tokens)
+    if args.noise_multiplier is not None and args.stop_at_epsilon is None:  # σ given: does it promise anything?
+        steps = settings.max_steps if settings.max_steps > 0 else math.ceil(
+            settings.num_train_epochs * max(1, len(data) // settings.batch_size))
+        check_noise_multiplier(args.noise_multiplier, settings.batch_size / len(data), steps,
+                               checked.resolved_delta(len(data)))
     texts = list(data[task.text_column])
     if settings.plan is not None:
         print(settings.plan.describe(eps) + f"; {settings.num_virtual_tokens} virtual tokens, micro-batches of "

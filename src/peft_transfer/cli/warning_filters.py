@@ -14,8 +14,11 @@ _ALWAYS = [
     (r"Full backward hook is firing when gradients are computed with respect to module outputs", UserWarning,
      r"(accelerate|torch|transformers|opacus)\."),
 ]
-# the PRV accountant bounds its domain with RDP; the RDP order advice is about a bound it does not report
-_PRV = [(r"Optimal order is the largest alpha", UserWarning, r"opacus\.accountants\.analysis\.rdp")]
+# the PRV accountant bounds its domain with RDP; the RDP order advice is about a bound it does not report; at a
+# tiny σ its numbers overflow and it reports ε = inf (tune warns about such a σ before training, in one line)
+_PRV = [(r"Optimal order is the (largest|smallest) alpha", UserWarning, r"opacus\.accountants\.analysis\.rdp"),
+        (r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning,
+         r"opacus\.accountants\.analysis\.prv")]
 
 
 def quiet_library_warnings(accountant: str | None = "prv") -> None:

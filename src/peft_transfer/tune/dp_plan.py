@@ -80,6 +80,26 @@ def check_dp_flags(epsilon: float | None, delta: float | None, noise_multiplier:
                                     f"would train without DP. Add {turn_on} for DP, or drop {flag}.")
 
 
+def check_noise_multiplier(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
+                           flag: str = "--noise-multiplier") -> None:
+    """Refuse a given σ that spends more than `MAX_EPSILON` over the run (by the RDP bound: fast, and PRV's ε is
+    at most it and measured within ~10 % of it there): its guarantee bounds nothing, and at such a σ the PRV
+    accountant overflows (ε = inf), fails, or takes minutes."""
+    from opacus.accountants import create_accountant  # heavy (opacus, torch): only when a DP run is planned
+
+    counter = create_accountant("rdp")
+    counter.history = [(noise_multiplier, min(sample_rate, 1.0), steps)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bound = float(counter.get_epsilon(delta=delta))
+    if bound > MAX_EPSILON:
+        raise PeftTransferError(
+            f"{flag} {noise_multiplier:g} spends ε up to {bound:.3g} over {steps:,} step{'s' if steps != 1 else ''} "
+            f"at sampling rate {sample_rate:.3g} (δ = {delta:.2g}); above {MAX_EPSILON:g} the DP guarantee bounds "
+            f"nothing: raise {flag} (about 1 is usual), give --epsilon to calibrate σ, or stop early with "
+            "--stop-at-epsilon.")
+
+
 def epsilon_floor(delta: float, sample_rate: float, steps: int, accountant: str) -> float:
     """The smallest ε `accountant` certifies for `steps` steps at `sample_rate` and `delta`: ε at `MAX_SIGMA`
     (below it, Opacus's σ search fails with "The privacy budget is too low")."""
