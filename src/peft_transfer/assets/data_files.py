@@ -57,6 +57,21 @@ def csv_delimiter(source: str) -> str:
     return ","
 
 
+def _refuse_single_object(source: str) -> None:
+    """A .json file holding one object (not a list of rows) would be read as a single example."""
+    with open(source, encoding="utf-8", errors="replace") as f:
+        head = f.read(1 << 16).lstrip()
+    if not head.startswith("{"):
+        return
+    try:
+        data = json.loads(Path(source).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return  # one object per line (JSON lines under a .json name), or broken: the reader says which
+    if isinstance(data, dict):
+        raise PeftTransferError(f"{source} holds one JSON object, not rows: write a list of rows "
+                                '[{"text": "...", "label": 0}, ...], or one object per line in a .jsonl file.')
+
+
 def _read_file(source: str) -> Dataset:
     ext = os.path.splitext(source)[1].lower()
     if ext not in _FILE_FORMATS:
@@ -64,6 +79,8 @@ def _read_file(source: str) -> Dataset:
     if os.path.getsize(source) == 0:
         raise PeftTransferError(f"{source} is empty.")
     fmt = _FILE_FORMATS[ext]
+    if ext == ".json":
+        _refuse_single_object(source)
     options = {"sep": csv_delimiter(source)} if fmt == "csv" else {}
     quiet = logging.getLogger("datasets")  # its readers log the parse error too; ours is the one line shown
     level, quiet.level = quiet.level, logging.CRITICAL

@@ -28,7 +28,16 @@ def is_local_model(name: str, setting: str) -> bool:
     """True when `name` is a model here (embedded, shipped student, folder, .gguf file); False when it is a Hub
     id; refused when it is another file or can only be a path that does not exist. `setting`: the flag or
     config key that gave `name`, for the message."""
-    if embedded_spec(name) is not None or shipped_student(name) is not None or os.path.isdir(name) or (
+    if os.path.isdir(name):
+        folder = Path(name)
+        if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+            raise PeftTransferError(f"{setting} {name} is a saved prompt (adapter_config.json), not a model: give the "
+                                    "model folder or name here, and the prompt where a prompt is asked (--prompt).")
+        if not (folder / "config.json").is_file() and not any(folder.glob("*.gguf")):
+            raise PeftTransferError(f"{setting} {name} is a folder but not a model (no config.json): give the folder "
+                                    "that save_pretrained, `peft-transfer compress` or `distill` wrote.")
+        return True
+    if embedded_spec(name) is not None or shipped_student(name) is not None or (
             os.path.isfile(name) and name.endswith(".gguf")):
         return True
     if os.path.isfile(name):

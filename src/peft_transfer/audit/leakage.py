@@ -212,7 +212,12 @@ def find_leaks(paths: Iterable[str] | str, training_texts: Iterable[str], ngram:
         raise PeftTransferError("No training texts given: pass the private data the prompt was tuned on.")
     index = NgramIndex(texts, ngram, min_chars)
     leaks: dict[tuple[str, int], Leak] = {}
-    for path in _files([paths] if isinstance(paths, str) else paths):
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    files = list(_files(paths))
+    if not files:  # "no leak" over nothing would pass a check that never ran
+        raise PeftTransferError(f"no file to scan under {', '.join(paths)}: pass the folders that hold the artifacts "
+                                "(prompt exports, logs, model cards).")
+    for path in files:
         if os.path.getsize(path) > MAX_FILE_BYTES:
             raise PeftTransferError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB; scan artifact folders only.")
         try:

@@ -117,6 +117,8 @@ def check_out_folder(path: str | os.PathLike, flag: str = "--out") -> Path:
     Writes and removes a probe file (permission bits say nothing for root); folders created for the probe
     are removed again, so a command refused later leaves nothing behind.
     """
+    if not str(path).strip():
+        raise PeftTransferError(f"{flag} is empty: give the folder to write, e.g. {flag} runs/out.")
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
         raise PeftTransferError(f"{flag} {path} is an existing file, not a folder; choose a folder path.")

@@ -129,6 +129,11 @@ def run(args: argparse.Namespace) -> int:
     changed = {key: getattr(args, key) for key in recipe
                if getattr(args, key) is not None and getattr(args, key) != recipe[key]}
     recipe.update(changed)
+    weights = ("alpha_ce", "alpha_lm", "alpha_cos", "alpha_hidden")
+    if not any(recipe.get(key) for key in weights):
+        given = ", ".join(f"--{k.replace('_', '-')} {recipe.get(k) or 0:g}" for k in weights)
+        raise PeftTransferError(f"every loss weight is 0 ({given}): the student would learn nothing; give at least one "
+                                f"of them above 0, or leave them to --recipe {args.recipe}.")
     check_teacher_flags(args, recipe)
     recipe_name = args.recipe + (" with " + ", ".join(f"{k}={v}" for k, v in changed.items()) if changed else "")
     job = DistillJob(

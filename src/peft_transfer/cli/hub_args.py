@@ -19,12 +19,19 @@ if TYPE_CHECKING:
 KINDS = ("prompt", "student")
 
 
+def hub_repo_id(text: str) -> str:
+    """An argparse type: 'org/name', checked when the command line is read (not after the work it pushes)."""
+    if text.count("/") != 1 or not all(part.strip() for part in text.split("/")):
+        raise argparse.ArgumentTypeError(f"a Hub repo is 'org/name' (or 'user/name'), got {text!r}")
+    return text
+
+
 def add_hub_arguments(parser: argparse.ArgumentParser, push_flag: bool = True) -> None:
     """--push-to-hub (unless `push_flag` is False: `peft-transfer push` takes the repo as an argument),
     --hub-public and --hub-commit-message."""
     group = parser.add_argument_group("Hugging Face Hub")
     if push_flag:
-        group.add_argument("--push-to-hub", metavar="ORG/NAME",
+        group.add_argument("--push-to-hub", metavar="ORG/NAME", type=hub_repo_id,
                            help="after saving, upload the result to this Hub repo (token: HF_TOKEN or `hf auth login`)")
     group.add_argument("--hub-public", action="store_true",
                        help="make a newly created Hub repo public (default: private)")

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from ..assets.shipped_students import shipped_student
 from ..errors import PeftTransferError
-from .hub_args import add_hub_arguments, maybe_push
+from .hub_args import add_hub_arguments, hub_repo_id, maybe_push
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="a saved prompt (adapter_config.json) or student (config.json) folder, or "
                                        "the name of a shipped student (smollm2-135m-student: its reassembled folder)")
-    parser.add_argument("repo_id", metavar="ORG/NAME", help="Hub repo to create or update")
+    parser.add_argument("repo_id", metavar="ORG/NAME", type=hub_repo_id, help="Hub repo to create or update")
     add_hub_arguments(parser, push_flag=False)
     parser.set_defaults(func=run)
 

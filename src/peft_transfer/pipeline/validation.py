@@ -44,7 +44,9 @@ def validate_config(config: PipelineConfig) -> None:
     _require(bool(config.tasks), "tasks", "must name at least one task", config.tasks)
     names = config.task_names()
     duplicates = sorted({n for n in names if names.count(n) > 1})
-    _require(not duplicates, "tasks", "names each task once", duplicates)
+    if duplicates:
+        raise PeftTransferError(f"config key 'tasks' lists {', '.join(map(repr, duplicates))} more than once; name "
+                                "each task once.")
     for i, task in enumerate(config.tasks):
         if isinstance(task, str):
             if task not in EMBEDDED_TASK_NAMES:

@@ -167,7 +167,7 @@ def check_training_rows(data: Dataset, task, batch_size: int, supervision: str,
         raise PeftTransferError(message)
     if len(data) < batch_size:
         raise PeftTransferError(f"Only {len(data)} training examples for a batch size of {batch_size}; use a smaller "
-                                "batch size (--batch-size; per_device_train_batch_size) or more data.")
+                                "batch size (--batch-size, or tune.batch_size in a run config) or more data.")
     return data.select_columns([task.text_column, task.label_column])
 
 
