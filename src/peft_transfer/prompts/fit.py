@@ -3,7 +3,8 @@ checked against the model and tokenizer it now meets.
 
 - `check_base_model`: transfer (and CompPT) need the very model a prompt was made on (p_s: the student it was
   tuned on). Refused when the weights fingerprint differs (`base_model_weights`), or, for prompts recorded
-  without one, when the hidden size, the layer count or (before transfer) the student lineage differ.
+  without one, when the hidden size, the layer count or (before transfer, when the prompt records one) the
+  student lineage differ.
 - `warn_other_vocabulary`: a prompt scored through another tokenizer than the one it was tuned with reads its
   inputs as other token ids; legal (the hidden sizes match) but likely a mistake, so a warning.
 """
@@ -34,7 +35,8 @@ def base_model_difference(config: TransferablePromptConfig, model) -> str | None
     if config.num_layers and layers and config.num_layers != layers:
         return f"{config.num_layers} vs {layers} layers"
     lineage, recorded = student_lineage(model), config.student
-    if config.transfer is None and (lineage and lineage.to_dict()) != (recorded and recorded.to_dict()):
+    # a prompt from another tool (PEFT, TRL) records no lineage: nothing to compare beyond the sizes above
+    if config.transfer is None and recorded is not None and (lineage and lineage.to_dict()) != recorded.to_dict():
         return "another student lineage"
     return None
 
