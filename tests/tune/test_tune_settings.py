@@ -58,14 +58,16 @@ def test_cli_and_pipeline_get_the_same_dp_plan(tmp_path, monkeypatch):
 def test_cli_and_pipeline_get_the_same_settings_without_dp(tmp_path, monkeypatch):
     model = make_model("llama")
     given = dict(batch_size=24, learning_rate=0.05, num_virtual_tokens=8)
+    micro = physical_batch(24, TASK.max_length)  # micro-batches of at most 2,048 tokens, without DP too
+    assert micro < 24
     for epsilon in (None, math.inf):
-        assert _cli(model, epsilon, max_steps=7, **given) == (24, 7, 0.05, 8, None)
-    assert _pipeline(model, math.inf, tmp_path, monkeypatch, max_steps=7, **given) == (24, 7, 0.05, 8, None)
+        assert _cli(model, epsilon, max_steps=7, **given) == (24, 7, 0.05, 8, micro)
+    assert _pipeline(model, math.inf, tmp_path, monkeypatch, max_steps=7, **given) == (24, 7, 0.05, 8, micro)
     # the DP plan switched off: the YAML's settings as given, under DP too
-    assert _pipeline(model, 8.0, tmp_path, monkeypatch, max_steps=7, dp_plan=False, **given) == (24, 7, 0.05, 8, None)
+    assert _pipeline(model, 8.0, tmp_path, monkeypatch, max_steps=7, dp_plan=False, **given) == (24, 7, 0.05, 8, micro)
     # a budget that the batch divides: the same steps
-    assert _cli(model, None, budget_examples=240, **given) == (24, 10, 0.05, 8, None)
-    assert _pipeline(model, math.inf, tmp_path, monkeypatch, budget_examples=240, **given) == (24, 10, 0.05, 8, None)
+    assert _cli(model, None, budget_examples=240, **given) == (24, 10, 0.05, 8, micro)
+    assert _pipeline(model, math.inf, tmp_path, monkeypatch, budget_examples=240, **given) == (24, 10, 0.05, 8, micro)
 
 
 def test_resolver_defaults_and_the_budget_rounding_of_each_caller():

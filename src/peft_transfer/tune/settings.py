@@ -7,7 +7,7 @@ Under DP (a finite ε) with the plan on, every setting left out (None) comes fro
 the steps (from the budget, or epochs × N, or the default budget), the learning rate, a 4-token prompt and
 micro-batches of at most 2,048 tokens at the task's length limit; a setting given wins. Otherwise (no DP, σ
 given instead of ε, or the plan off) the defaults are those of plain prompt tuning: batch 16, lr 1e-3, 20
-virtual tokens, one epoch or the budget's steps, no micro-batches.
+virtual tokens, one epoch or the budget's steps, micro-batches of at most 2,048 tokens (memory only).
 """
 
 from __future__ import annotations
@@ -64,5 +64,9 @@ def resolve_settings(num_examples: int, hidden_size: int, max_length: int, epsil
     if private and batch <= num_examples:  # the trainer's step count under Poisson sampling (`planned_steps`)
         planned = steps if steps > 0 else math.ceil((epochs or 1.0) * max(1, num_examples // batch))
         check_reachable(epsilon, delta, batch / num_examples, planned, accountant, epsilon_key)
+    # micro-batches of at most 2,048 tokens without DP too: the same update, a third of the memory (a batch of 128
+    # at 64 tokens through SmolLM2-135M: 11.9 GB peak whole, 4.1 GB in micro-batches of 32; benchmarks/results/
+    # tune_memory.md)
+    physical = physical_batch_size or physical_batch(batch, max_length)
     return ResolvedSettings(batch, steps, epochs or 1.0, learning_rate or NON_DP_LR,
-                            num_virtual_tokens or NON_DP_VIRTUAL, physical_batch_size)
+                            num_virtual_tokens or NON_DP_VIRTUAL, physical)
