@@ -11,8 +11,8 @@ Each row runs the CLI as a user would (one `peft-transfer` process per stage, so
 3. `peft-transfer transfer` to the target (the task's public set, as in the pipeline: Guardian headlines for
    BBC, movie plots for RT, cut to 48 words; batch 8, lr 1e-2, α 0.5,
    --prompt-init source; --transfer-steps, default 100);
-4. `peft-transfer compare --limit 300` (first 300 test examples; --limit 2000: all of RT's): ZS, CompPT, Direct, POST, and FullPT: a
-   prompt tuned on the target itself with the same tuning command (done once per ε, cached).
+4. `peft-transfer compare --limit 300` (first 300 test examples; --limit 2000: all of RT's): ZS, CompPT,
+   Direct, POST, and FullPT: a prompt tuned on the target itself with the same tuning command (done once per ε, cached).
 G = (POST - ZS) / (FullPT - ZS). Rows append to benchmarks/results/compressed_students.jsonl (a rerun skips
 rows that are there); --report writes compressed_students.md/.json/.png. Work folders: runs/compressed_students/.
 """
@@ -180,7 +180,8 @@ def report() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--student", nargs="*", default=[], help="LAYERS:METHOD[:BLOCKS], e.g. 20:linear-cos or 12:linear-cos:2")
+    parser.add_argument("--student", nargs="*", default=[],
+                        help="LAYERS:METHOD[:BLOCKS], e.g. 20:linear-cos or 12:linear-cos:2")
     parser.add_argument("--epsilon", nargs="+", type=float, default=[math.inf])
     parser.add_argument("--task", default="bbc_news")
     parser.add_argument("--limit", type=int, default=300, help="first N test examples")
