@@ -12,6 +12,7 @@ from transfer_helpers import public_texts, related_models, tune_source_prompt
 
 from peft_transfer import PeftTransferError, TransferablePromptConfig, save_prompt
 from peft_transfer.cli import main
+from peft_transfer.precision import use_bf16
 from peft_transfer.rerun_guard import SETTINGS_NAME, guard_rerun
 from peft_transfer.student.layers import student_lineage
 
@@ -130,5 +131,8 @@ def test_tune_rerun_returns_the_finished_prompt_refuses_other_settings_or_redoes
     err = capsys.readouterr().err
     assert "learning_rate: 0.001 → 0.05" in err and "--no-resume" in err
     assert torch.equal(_weights(out), first)
+    bf16 = use_bf16("auto")  # another precision gives other weights: refused too
+    assert tune("--precision", "fp32" if bf16 else "bf16") == 2
+    assert f"bf16: {str(bf16).lower()} → {str(not bf16).lower()}" in capsys.readouterr().err
     assert tune("--learning-rate", "0.05", "--no-resume") == 0
     assert not torch.equal(_weights(out), first)

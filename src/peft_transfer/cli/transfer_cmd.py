@@ -7,6 +7,7 @@ import json
 import os
 
 from ..errors import PeftTransferError
+from ..precision import PRECISIONS, precision_args
 from .arg_types import non_negative_int, positive_float, positive_int, unit_interval
 from .common import add_task_arguments, explicit_task, task_from_args
 from .hub_args import add_hub_arguments, maybe_push
@@ -49,6 +50,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "quarter of the public texts when fewer; 0: no monitor)")
     parser.add_argument("--save-steps", type=positive_int, default=100, help="checkpoint every N steps")
     parser.add_argument("--seed", type=int, default=0, help="seed of the public subset and the data order")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="training precision: auto = bfloat16 where the hardware runs it fast (AVX512-BF16/AMX "
+                             "CPUs, bf16 GPUs), else fp32 (default: auto)")
     parser.add_argument("--no-resume", action="store_true",
                         help="start over, deleting the checkpoints in the work folder (needed to change settings)")
     parser.add_argument("--json", action="store_true", help="print the transfer record(s) as JSON")
@@ -105,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         output_dir=work, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate, alpha=args.alpha, temperature=args.temperature,
         prompt_init=args.prompt_init, monitor_size=32 if args.monitor_size is None else args.monitor_size,
-        save_steps=args.save_steps, seed=args.seed, public_dataset_name=args.public,
+        save_steps=args.save_steps, seed=args.seed, public_dataset_name=args.public, **precision_args(args.precision),
     )
     results = transfer_prompt(args.prompt, student, targets, tokenizer, public, config, task=task,
                               resume=not args.no_resume, export_dir=args.out)

@@ -33,12 +33,14 @@ def truncation_line(task, tokenizer, texts: list[str], masked_lm: bool) -> str:
             "their ends are cut (the template and the label position are kept)")
 
 
-def estimate_line(model, tokenizer, task, texts: list[str], settings: ResolvedSettings, examples: int) -> str:
+def estimate_line(model, tokenizer, task, texts: list[str], settings: ResolvedSettings, examples: int,
+                  bf16: bool = False) -> str:
     """A time estimate for `examples` examples from one timed micro-batch on this machine."""
     from ..tune.step_time import seconds_per_example  # heavy (torch): only when an estimate is printed
 
     micro = settings.physical_batch_size or settings.batch_size
-    per_example = seconds_per_example(model, tokenizer, task, texts, settings.num_virtual_tokens, micro)
+    per_example = seconds_per_example(model, tokenizer, task, texts, settings.num_virtual_tokens, micro, bf16)
     minutes = per_example * examples / 60
-    return (f"estimated time: ~{minutes:.0f} min for {examples:,} examples ({per_example:.3g} s per example on this "
-            f"machine, timed on a micro-batch of {min(micro, len(texts))}; --budget-examples sets the compute)")
+    where = "this machine, bf16" if bf16 else "this machine"
+    return (f"estimated time: ~{minutes:.0f} min for {examples:,} examples ({per_example:.3g} s per example on "
+            f"{where}, timed on a micro-batch of {min(micro, len(texts))}; --budget-examples sets the compute)")

@@ -141,6 +141,9 @@ class PipelineConfig:
                                              "from ZS and CompPT on the labelled test set (which the provider does "
                                              "not hold), reported as the row POST-oracle-α")
     seed: int = _setting(0, "seed of data order, subsets and splits (never of the DP noise)")
+    precision: str = _setting("auto", "training precision of tuning, transfer and FullPT: auto = bfloat16 where the "
+                                      "hardware runs it fast (AVX512-BF16/AMX CPUs, bf16 GPUs), else fp32; bf16; "
+                                      "fp32 (evaluation is always fp32)")
     student: StudentSettings = _setting(None, "the student", factory=StudentSettings)
     tune: TuneSettings = _setting(None, "prompt tuning", factory=TuneSettings)
     transfer: TransferSettings = _setting(None, "POST transfer", factory=TransferSettings)

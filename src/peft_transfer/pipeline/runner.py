@@ -34,7 +34,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import torch
 from transformers import AutoTokenizer
 
 from ..assets import load_model
@@ -49,6 +48,7 @@ from ..distill.run import DistillJob, run_distillation
 from ..errors import PeftTransferError
 from ..evaluation.comparison import compare_prompts, eq6_alpha_oracle, row_type, write_comparison
 from ..evaluation.scoring import evaluate, scoring
+from ..precision import precision_args
 from ..prompted_forward import is_masked_lm
 from ..prompts.model import hidden_size, load_prompt, model_id
 from ..student.layers import check_keep_layers, default_keep_layers, num_layers
@@ -246,7 +246,7 @@ def _tune(model, tokenizer, task, train, config: PipelineConfig, epsilon: float,
         learning_rate=settings.learning_rate, max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size, physical_batch_size=settings.physical_batch_size,
         max_grad_norm=t.max_grad_norm, target_epsilon=None if math.isinf(epsilon) else epsilon, seed=config.seed,
-        logging_steps=10, save_steps=25, use_cpu=not _cuda(),
+        logging_steps=10, save_steps=25, **precision_args(config.precision),
     )
     tune_prompt(model, tokenizer, task, train, args, export_dir=str(folder),
                 resume_from_checkpoint=True if _has_checkpoint(_work(folder)) else None)
@@ -263,8 +263,8 @@ def _transfer(source: str, student, target, tokenizer, public, config: PipelineC
         output_dir=str(_work(folder)), alpha=alpha, temperature=t.temperature, learning_rate=t.learning_rate,
         prompt_init=t.prompt_init,
         max_steps=t.max_steps, per_device_train_batch_size=t.batch_size, seed=config.seed,
-        public_dataset_name=public_name, monitor_size=min(32, max(4, len(public) // 5)), save_steps=25,
-        use_cpu=not _cuda(), alpha_source=alpha_source,
+        public_dataset_name=public_name, save_steps=25,
+        **precision_args(config.precision), alpha_source=alpha_source,
     )
     transfer_prompt(source, student, target, tokenizer, public, args, resume=_has_checkpoint(_work(folder)),
                     export_dir=str(folder))
@@ -305,10 +305,6 @@ def _oracle_row(zs: dict, rows, source: str, student, target, tokenizer, task, t
     result = evaluate(load_prompt(target, folder), tokenizer, task, test)
     return row.scored("POST-oracle-α", model_id(target), folder, result, compt.epsilon,
                       f"α = {alpha:.3g} from ZS and CompPT on the test labels (Eq. 6)")
-
-
-def _cuda() -> bool:
-    return torch.cuda.is_available()
 
 
 def _run_task(prepared: PreparedTask, out: Path, config: PipelineConfig, target, student, tokenizer) -> list[dict]:

@@ -8,6 +8,7 @@ import re
 from ..assets.model_refs import is_local_model
 from ..distill.recipes import COMPRESS_METHODS, MIN_BLOCK_SIZE, RECIPES
 from ..errors import PeftTransferError
+from ..precision import PRECISIONS
 from ..tasks.classification import ClassificationTask
 from ..tasks.template_escapes import typed_template
 from ..transfer.prompt_init import PROMPT_INITS
@@ -42,6 +43,7 @@ def validate_config(config: PipelineConfig) -> None:
     if config.student.path is not None:
         is_local_model(config.student.path, "config key 'student.path':")
     _require(bool(config.tasks), "tasks", "must name at least one task", config.tasks)
+    _require(config.precision in PRECISIONS, "precision", f"must be one of {list(PRECISIONS)}", config.precision)
     names = config.task_names()
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -195,7 +195,7 @@ def transfer_settings(source: PeftModel, target: PreTrainedModel, task: Task, te
 
 _SETTINGS = ("alpha", "temperature", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
              "seed", "prompt_init", "num_virtual_tokens", "monitor_size", "lr_scheduler_type", "weight_decay",
-             "optim")
+             "optim", "bf16")
 
 
 def _saved(folder: str) -> bool:

@@ -10,10 +10,11 @@ from ..prompted_forward import is_masked_lm, label_logits
 
 
 def seconds_per_example(model, tokenizer, task, texts: list[str], num_virtual_tokens: int,
-                        micro_batch: int) -> float:
+                        micro_batch: int, bf16: bool = False) -> float:
     """Seconds per example of a prompt-tuning step on `model`: a micro-batch of up to `micro_batch` of `texts`
     (spread over them) through the model with a prompt of `num_virtual_tokens`, forward and backward to the
-    prompt only, timed on its second run (the first warms up). Nothing is trained or kept. For a generation
+    prompt only (under bfloat16 autocast when `bf16`, as the trainer runs it), timed on its second run (the first
+    warms up). Nothing is trained or kept. For a generation
     task the target tokens are not included (an underestimate by their share of the tokens)."""
     tokenized = task.tokenized(tokenizer, masked_lm=is_masked_lm(model))
     n = max(1, min(micro_batch, len(texts)))
@@ -29,8 +30,9 @@ def seconds_per_example(model, tokenizer, task, texts: list[str], num_virtual_to
             prompt = torch.zeros(n, num_virtual_tokens, hidden.shape[1], dtype=hidden.dtype, device=hidden.device,
                                  requires_grad=True)
             start = time.perf_counter()
-            logits = label_logits(model, batch["input_ids"], batch["attention_mask"], batch["label_positions"],
-                                  prompt=prompt)
+            with torch.autocast(hidden.device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = label_logits(model, batch["input_ids"], batch["attention_mask"], batch["label_positions"],
+                                      prompt=prompt)
             logits.float().sum().backward()
             elapsed = time.perf_counter() - start
     finally:

@@ -430,7 +430,7 @@ def tune_prompt(model: PreTrainedModel | PeftModel, tokenizer, task: Task, train
 
 _TUNE_SETTINGS = ("num_virtual_tokens", "prompt_init_text", "target_epsilon", "target_delta", "noise_multiplier",
                   "max_grad_norm", "accountant", "poisson_sampling", "learning_rate", "per_device_train_batch_size",
-                  "lr_scheduler_type", "weight_decay", "optim", "seed", "num_train_epochs")
+                  "lr_scheduler_type", "weight_decay", "optim", "seed", "num_train_epochs", "bf16")
 
 
 def tune_settings(model, task: Task, train_dataset: Dataset, args: PrivatePromptConfig) -> dict:
