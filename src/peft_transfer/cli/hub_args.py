@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ..errors import PeftTransferError
+from ..hub_ids import hub_id_problem
 
 if TYPE_CHECKING:
     from ..prompts.hub import PushResult
@@ -21,8 +22,9 @@ KINDS = ("prompt", "student")
 
 def hub_repo_id(text: str) -> str:
     """An argparse type: 'org/name', checked when the command line is read (not after the work it pushes)."""
-    if text.count("/") != 1 or not all(part.strip() for part in text.split("/")):
-        raise argparse.ArgumentTypeError(f"a Hub repo is 'org/name' (or 'user/name'), got {text!r}")
+    problem = hub_id_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

@@ -29,6 +29,7 @@ from peft import PeftModel
 from transformers import PreTrainedModel
 
 from ..errors import PeftTransferError
+from ..hub_ids import hub_id_problem
 from .card import is_peft_generic_card, save_prompt_card
 from .config import TransferablePromptConfig
 from .handover import check_prompt_export, save_prompt, split_student_files
@@ -138,8 +139,9 @@ def _scrub(text: str, token: str | None) -> str:
 
 def _push_folder(folder: Path, repo_id: str, token: str | None, private: bool, commit_message: str,
                  files: list[str], endpoint: str | None) -> PushResult:
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise PeftTransferError(f"Hub id {repo_id!r} must be 'org/name' (or 'user/name').")
+    problem = hub_id_problem(repo_id)
+    if problem:
+        raise PeftTransferError(f"Cannot push: {problem}.")
     local = _local_files(folder, files)
     api = HfApi(endpoint=endpoint, token=token, library_name="peft-transfer")
     where = f"The local files are kept in {folder}."
