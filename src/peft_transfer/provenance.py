@@ -152,5 +152,6 @@ class TransferRecord(_Record):
     public_agreement: float | None = None
     alpha_source: str | None = None  # None: set by the provider without labels; else how α was chosen
     distilled_positions: str | None = None  # where the POST terms were taken, when not the label position alone
+    loss_over: str = "vocab"  # what the KL terms compared: the whole vocabulary, or the class scores only
 
-    _omit_default = ("distilled_positions",)
+    _omit_default = ("distilled_positions", "loss_over")

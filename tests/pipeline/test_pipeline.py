@@ -245,6 +245,8 @@ def test_compressed_student_source_builds_once_in_its_own_folder(monkeypatch, tm
         validate_config(PipelineConfig(student=StudentSettings(source="compress", method="prune")))
     with pytest.raises(PeftTransferError, match="'precision' must be one of"):
         validate_config(PipelineConfig(precision="fp16"))
+    with pytest.raises(PeftTransferError, match="'transfer.loss_over' must be one of"):
+        validate_config(PipelineConfig(transfer=TransferSettings(loss_over="labels")))
     with pytest.raises(PeftTransferError, match="student.layers"):
         runner.resolve_keep_layers(config, make_model("llama", num_layers=4))
     # `auto` with no shipped student compresses, keeping two thirds of the target's layers unless told

@@ -9,7 +9,14 @@ import torch
 from tiny_models import make_tokenizer
 from transfer_helpers import public_texts, related_models
 
-from peft_transfer import ClassificationTask, TransferablePromptConfig, create_prompt_model, get_task, load_prompt
+from peft_transfer import (
+    ClassificationTask,
+    PeftTransferError,
+    TransferablePromptConfig,
+    create_prompt_model,
+    get_task,
+    load_prompt,
+)
 from peft_transfer.prompts.handover import save_prompt
 from peft_transfer.tasks.decoding import generate_continuations
 from peft_transfer.tasks.generation import GenerationTask
@@ -131,3 +138,8 @@ def test_transfer_prompt_end_to_end(tmp_path, task):
     assert [e["step"] for e in history] == [0, 20, 40]
     assert history[-1]["monitor_loss"] < 0.8 * history[0]["monitor_loss"]
     assert 0.0 <= history[-1]["monitor_agreement"] <= 1.0
+
+
+def test_loss_over_classes_is_refused_where_one_position_does_not_score(tmp_path):
+    with pytest.raises(PeftTransferError, match="loss_over 'classes' needs label words of one token"):
+        _trainer(tmp_path, MULTI, loss_over="classes")

@@ -1,5 +1,6 @@
 """POST transfer (stage 3) on tiny models: the loss, the cache, what trains, the API's refusals, the artifact."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -92,6 +93,28 @@ def test_cached_and_uncached_losses_agree(tmp_path, tokenizer):
     b = uncached.compute_loss(uncached.model, _batch(uncached))
     assert a.item() > 1e-3
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_loss_over_classes_compares_the_class_scores_only(tmp_path, tokenizer):
+    classes = _trainer(tmp_path / "a", tokenizer, loss_over="classes")
+    batch = _batch(classes)
+    sp, su, tu = batch["constants"].unbind(1)
+    tp = classes.model(batch["input_ids"], batch["attention_mask"], batch["label_positions"])
+    scores = classes.tokenized.class_scores
+    expected = transfer_loss(scores(tp), scores(sp), scores(su), scores(tu), 0.5, 2.0)
+    torch.testing.assert_close(classes.compute_loss(classes.model, batch), expected)
+    vocab = _trainer(tmp_path / "b", tokenizer)
+    assert abs(vocab.compute_loss(vocab.model, _batch(vocab)).item() - expected.item()) > 1e-3
+    # the monitor's loss is the same loss, and the record says which one trained p_t
+    assert classes.monitor.classes_only and not vocab.monitor.classes_only
+    folder, student, target = saved_source_prompt(tmp_path / "c", tokenizer)
+    transfer_prompt(folder, student, target, tokenizer, public_texts(24), _args(tmp_path / "c", max_steps=2,
+                                                                                 monitor_size=4, loss_over="classes"))
+    record = TransferablePromptConfig.from_pretrained(str(tmp_path / "c" / "out")).transfer
+    assert record.loss_over == "classes" and "loss_over" in record.to_dict()
+    assert "loss_over" not in dataclasses.replace(record, loss_over="vocab").to_dict()  # old records unchanged
+    with pytest.raises(PeftTransferError, match="loss_over must be one of"):
+        _args(tmp_path, loss_over="labels")
 
 
 def test_only_p_t_gets_gradients(tmp_path, tokenizer):

@@ -45,6 +45,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-init", choices=["text", "source"], default="text",
                         help="start p_t from the embeddings of p_s's init text, or as a copy of p_s (same hidden "
                              "size only)")
+    parser.add_argument("--loss-over", choices=["vocab", "classes"], default="vocab",
+                        help="what both KL terms compare: vocab = the whole vocabulary at the label position (the "
+                             "paper), classes = the task's class scores only (single-token label words)")
     parser.add_argument("--monitor-size", type=non_negative_int, default=None,
                         help="public texts held out for the monitor, at most a quarter of them (default: 32, or a "
                              "quarter of the public texts when fewer; 0: no monitor)")
@@ -108,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     config = TransferConfig(
         output_dir=work, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate, alpha=args.alpha, temperature=args.temperature,
-        prompt_init=args.prompt_init, monitor_size=32 if args.monitor_size is None else args.monitor_size,
+        prompt_init=args.prompt_init, loss_over=args.loss_over,
+        monitor_size=32 if args.monitor_size is None else args.monitor_size,
         save_steps=args.save_steps, seed=args.seed, public_dataset_name=args.public, **precision_args(args.precision),
     )
     results = transfer_prompt(args.prompt, student, targets, tokenizer, public, config, task=task,

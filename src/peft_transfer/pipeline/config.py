@@ -94,6 +94,9 @@ class TransferSettings:
     prompt_init: str = _setting("source", "start p_t as a copy of p_s (source; same hidden size only) or from the "
                                           "embeddings of p_s's init text (text)")
     temperature: float = _setting(2.0, "softmax temperature of the KL terms")
+    loss_over: str = _setting("vocab", "what the KL terms compare: vocab = the whole vocabulary at the label position "
+                                       "(the paper), classes = the task's class scores only (single-token label "
+                                       "words)")
 
 
 @dataclass

@@ -261,7 +261,7 @@ def _transfer(source: str, student, target, tokenizer, public, config: PipelineC
     t = config.transfer
     args = TransferConfig(
         output_dir=str(_work(folder)), alpha=alpha, temperature=t.temperature, learning_rate=t.learning_rate,
-        prompt_init=t.prompt_init,
+        prompt_init=t.prompt_init, loss_over=t.loss_over,
         max_steps=t.max_steps, per_device_train_batch_size=t.batch_size, seed=config.seed,
         public_dataset_name=public_name, save_steps=25,
         **precision_args(config.precision), alpha_source=alpha_source,

@@ -11,6 +11,7 @@ from ..errors import PeftTransferError
 from ..precision import PRECISIONS
 from ..tasks.classification import ClassificationTask
 from ..tasks.template_escapes import typed_template
+from ..transfer.loss_over import LOSS_OVER
 from ..transfer.prompt_init import PROMPT_INITS
 from ..tune.dp_plan import epsilon_problem
 from .config import EMBEDDED_TASK_NAMES, PipelineConfig, TaskSettings
@@ -91,6 +92,7 @@ def validate_config(config: PipelineConfig) -> None:
              x.alpha)
     _require(x.prompt_init in PROMPT_INITS, "transfer.prompt_init", f"must be one of {list(PROMPT_INITS)}",
              x.prompt_init)
+    _require(x.loss_over in LOSS_OVER, "transfer.loss_over", f"must be one of {list(LOSS_OVER)}", x.loss_over)
 
 
 def _validate_task(task: TaskSettings, key: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from ..errors import PeftTransferError
+from .loss_over import LOSS_OVER
 from .prompt_init import PROMPT_INITS
 
 
@@ -27,6 +28,9 @@ class TransferConfig(TrainingArguments):
     temperature: float = field(default=2.0, metadata={"help": "Softmax temperature T of both KL terms."})
     num_virtual_tokens: int | None = field(default=None, metadata={"help": "Length of p_t (default: p_s's)."})
     prompt_init: str = field(default="text", metadata={"help": "'text' (like p_s) or 'source' (copy p_s)."})
+    loss_over: str = field(default="vocab", metadata={
+        "help": "'vocab': both KL terms over the whole vocabulary at the label position (the paper); 'classes': "
+                "over the task's class scores only (single-token label words)."})
     monitor_size: int = field(default=32, metadata={"help": "Public examples held out for the monitor."})
     monitor_steps: int = field(default=50, metadata={"help": "Monitor every N steps (and at the first/last)."})
     cache_constants: bool = field(default=True, metadata={"help": "Cache the three constant logit sets."})
@@ -59,6 +63,8 @@ class TransferConfig(TrainingArguments):
             raise PeftTransferError(f"num_virtual_tokens must be at least 1 or None (got {self.num_virtual_tokens}).")
         if self.prompt_init not in PROMPT_INITS:
             raise PeftTransferError(f"prompt_init must be one of {PROMPT_INITS}, not {self.prompt_init!r}.")
+        if self.loss_over not in LOSS_OVER:
+            raise PeftTransferError(f"loss_over must be one of {LOSS_OVER}, not {self.loss_over!r}.")
         if self.monitor_size < 0 or self.monitor_steps < 1:
             raise PeftTransferError("monitor_size must be >= 0 and monitor_steps >= 1.")
         if self.cache_batch_size < 1:

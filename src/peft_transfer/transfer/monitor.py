@@ -45,8 +45,9 @@ class TransferMonitor(TrainerCallback):
     public texts into the trainer's log history; at the end save a PNG of loss and agreement vs step."""
 
     def __init__(self, tokenized: TokenizedTask, texts: list[str], constants: torch.Tensor, alpha: float,
-                 temperature: float, every: int, batch_size: int = 16):
+                 temperature: float, every: int, batch_size: int = 16, classes_only: bool = False):
         self.tokenized, self.texts, self.constants = tokenized, texts, constants
+        self.classes_only = classes_only  # the loss over the class scores only (TransferConfig.loss_over)
         self.alpha, self.temperature, self.every, self.batch_size = alpha, temperature, every, batch_size
         self.last: dict | None = None
         self._source_classes = tokenized.class_scores(constants[:, 0]).argmax(-1) if len(texts) else None
@@ -60,8 +61,10 @@ class TransferMonitor(TrainerCallback):
             logits.append(model(**batch).float().cpu())
         target = torch.cat(logits)
         sp, su, tu = self.constants.unbind(1)
-        loss = transfer_loss(target, sp, su, tu, self.alpha, self.temperature).item()
         agreement = (self.tokenized.class_scores(target).argmax(-1) == self._source_classes).float().mean().item()
+        if self.classes_only:
+            target, sp, su, tu = map(self.tokenized.class_scores, (target, sp, su, tu))
+        loss = transfer_loss(target, sp, su, tu, self.alpha, self.temperature).item()
         return {"monitor_loss": loss, "monitor_agreement": agreement}
 
     def _log(self, state, model) -> None:

@@ -170,7 +170,7 @@ def transfer_prompt(
             final_loss=_last_loss(trainer, output),
             public_agreement=trainer.monitor.last["monitor_agreement"] if trainer.monitor.last else None,
             alpha_source=run_args.alpha_source,
-            distilled_positions=tokenized.distilled_positions,
+            distilled_positions=tokenized.distilled_positions, loss_over=run_args.loss_over,
         )
         if run_args.should_save:
             save_prompt(p_t, run_args.output_dir)  # the provider's working copy, next to the checkpoints
@@ -195,7 +195,7 @@ def transfer_settings(source: PeftModel, target: PreTrainedModel, task: Task, te
 
 _SETTINGS = ("alpha", "temperature", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
              "seed", "prompt_init", "num_virtual_tokens", "monitor_size", "lr_scheduler_type", "weight_decay",
-             "optim", "bf16")
+             "optim", "bf16", "loss_over")
 
 
 def _saved(folder: str) -> bool:

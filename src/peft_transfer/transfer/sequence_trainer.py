@@ -129,6 +129,9 @@ class SequenceTransferTrainer(PromptTransferTrainer):
     def __init__(self, model: PeftModel, student: PeftModel, args: TransferConfig, public_texts, task,
                  processing_class, callbacks: list | None = None):
         check_transfer_inputs(type(self).__name__, args, model, student)
+        if args.loss_over != "vocab":
+            raise PeftTransferError(f"loss_over {args.loss_over!r} needs label words of one token each; task "
+                                    f"{task.name!r} is scored over several positions: use loss_over 'vocab'.")
         texts = public_text_list(public_texts, task.text_column)
         self.prompt_model, self.student, self.task = model, student, task
         self.tokenized = task.tokenized(processing_class, masked_lm=is_masked_lm(model))
