@@ -35,7 +35,7 @@ ROWS = RESULTS / "transfer_levers.jsonl"
 CLI = str(ROOT / ".venv" / "bin" / "peft-transfer")
 TARGET = "smollm2-135m"
 PUBLIC = {"bbc_news": "guardian_headlines", "rotten_tomatoes": "movie_plots"}
-TUNE = ["--num-virtual-tokens", "4", "--batch-size", "128", "--max-steps", "16", "--learning-rate", "1e-2",
+TUNE = ["--num-virtual-tokens", "4", "--batch-size", "128", "--learning-rate", "1e-2",
         "--max-length", "64", "--seed", "0"]
 BASE = {"public-limit": "256", "max-public-words": "48", "steps": "100", "batch-size": "8", "learning-rate": "1e-2",
         "alpha": "0.5", "prompt-init": "source"}
@@ -53,7 +53,9 @@ def sh(args: list[str], log: Path) -> tuple[float, str]:
 
 def accuracy(model: str, prompt: Path | None, task: str, limit: int, log: Path) -> float:
     """Accuracy on the first `limit` test examples (cached next to the prompt, or per model for zero-shot)."""
-    cache = (prompt / f"accuracy-{limit}.json") if prompt else WORK / task / f"zs-{Path(model).name}-{limit}.json"
+    # beside the prompt, not in it (a prompt export holds only its own files)
+    cache = prompt.parent / f"{prompt.name}-accuracy-{limit}.json" if prompt else \
+        WORK / task / f"zs-{Path(model).name}-{limit}.json"
     if not cache.is_file():
         _, out = sh(["evaluate", "--model", model, *(["--prompt", str(prompt)] if prompt else []), "--task", task,
                      "--limit", str(limit), "--json"], log)
@@ -62,16 +64,16 @@ def accuracy(model: str, prompt: Path | None, task: str, limit: int, log: Path) 
     return json.loads(cache.read_text())["accuracy"]
 
 
-def tuned(model: str, out: Path, task: str, log: Path) -> Path:
+def tuned(model: str, out: Path, task: str, log: Path, steps: int = 16) -> Path:
     if not (out / "adapter_model.safetensors").is_file():
-        sh(["tune", "--model", model, "--data", task, "--out", str(out), *TUNE], log)
+        sh(["tune", "--model", model, "--data", task, "--out", str(out), *TUNE, "--max-steps", str(steps)], log)
     return out
 
 
-def run_variant(variant: str, student: Path, task: str, limit: int) -> dict:
-    stage = WORK / task / student.name
+def run_variant(variant: str, student: Path, task: str, limit: int, tune_steps: int) -> dict:
+    stage = WORK / task / student.name / f"p_s-steps{tune_steps}"
     log = stage / "log.txt"
-    p_s = tuned(str(student), stage / "p_s", task, log)
+    p_s = tuned(str(student), stage / "p_s", task, log, tune_steps)
     full = tuned(TARGET, WORK / task / "fullpt", task, log)
     changes = dict(pair.split("=", 1) for pair in variant.split(",") if pair)
     settings = {**BASE, **changes}
@@ -86,7 +88,8 @@ def run_variant(variant: str, student: Path, task: str, limit: int) -> dict:
     acc = {"ZS": accuracy(TARGET, None, task, limit, log), "FullPT": accuracy(TARGET, full, task, limit, log),
            "CompPT": accuracy(str(student), p_s, task, limit, log), "POST": accuracy(TARGET, post, task, limit, log)}
     gain = acc["FullPT"] - acc["ZS"]
-    return {"task": task, "student": student.name, "variant": variant or "base", "settings": settings,
+    return {"task": task, "student": student.name, "tune_steps": tune_steps, "variant": variant or "base",
+            "settings": settings,
             "test_examples": limit, **acc, "G": (acc["POST"] - acc["ZS"]) / gain if gain else None,
             "public_agreement": points[-1]["monitor_agreement"] if points else None,
             "agreement_curve": [(p["step"], p["monitor_agreement"]) for p in points], "transfer_s": seconds,
@@ -100,16 +103,20 @@ def load_rows() -> list[dict]:
 
 def report() -> None:
     rows = load_rows()
-    lines = ["| task | student | variant | ZS | CompPT | FullPT | POST [95 % CI] | G | public agreement | transfer s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | student | p_s steps | variant | ZS | CompPT | FullPT | POST [95 % CI] | G | public agreement "
+             "| transfer s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         low, high = wilson_interval(r["POST"], r["test_examples"])
-        lines.append(f"| {r['task']} | {r['student']} | {r['variant']} | {100 * r['ZS']:.1f} | {100 * r['CompPT']:.1f} "
-                     f"| {100 * r['FullPT']:.1f} | {100 * r['POST']:.1f} [{100 * low:.1f}, {100 * high:.1f}] | "
+        lines.append(f"| {r['task']} | {r['student']} | {r['tune_steps']} | {r['variant']} | {100 * r['ZS']:.1f} | "
+                     f"{100 * r['CompPT']:.1f} | {100 * r['FullPT']:.1f} | "
+                     f"{100 * r['POST']:.1f} [{100 * low:.1f}, {100 * high:.1f}] | "
                      f"{r['G']:.2f} | {r['public_agreement']} | {r['transfer_s'] and round(r['transfer_s'])} |")
     body = ("Accuracy % on the first `test_examples` test examples; G = (POST - ZS) / (FullPT - ZS). Every row of a "
             "task shares its p_s and FullPT prompt; variants change only the transfer (KEY=VALUE: transfer flags). "
             "Rows: " + str(ROWS.relative_to(ROOT)) + " (commands and settings in each row).\n\n" + "\n".join(lines))
+    notes = sorted({r["note"] for r in rows if r.get("note")})
+    if notes:
+        body += "\n\nNotes:\n\n" + "\n".join(f"- {n}" for n in notes)
     write_results("transfer_levers", run_header(), rows, body)
     try:
         import matplotlib
@@ -137,14 +144,15 @@ def main() -> None:
     parser.add_argument("--student", default=str(ROOT / "runs" / "compressed_students" / "students" / "20-linear-cos"))
     parser.add_argument("--variant", nargs="*", default=[""], help="KEY=VALUE,... transfer flags ('': the base)")
     parser.add_argument("--limit", type=int, default=500)
+    parser.add_argument("--tune-steps", type=int, default=16, help="steps of 128 tuning p_s on the student")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
     if not args.report:
-        done = {(r["task"], r["student"], r["variant"], r["test_examples"]) for r in load_rows()}
+        done = {(r["task"], r["student"], r["tune_steps"], r["variant"], r["test_examples"]) for r in load_rows()}
         for variant in args.variant:
-            if (args.task, Path(args.student).name, variant or "base", args.limit) in done:
+            if (args.task, Path(args.student).name, args.tune_steps, variant or "base", args.limit) in done:
                 continue
-            row = run_variant(variant, Path(args.student), args.task, args.limit)
+            row = run_variant(variant, Path(args.student), args.task, args.limit, args.tune_steps)
             print({k: v for k, v in row.items() if k != "agreement_curve"}, flush=True)
             with ROWS.open("a") as f:
                 f.write(json.dumps(row) + "\n")
