@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import RESULTS, run_header, write_results  # noqa: E402
 
 from peft_transfer.evaluation.metrics import wilson_interval  # noqa: E402
+from peft_transfer.precision import use_bf16  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "runs" / "compressed_students"
@@ -61,11 +62,12 @@ def eps_tag(epsilon: float) -> str:
     return "inf" if math.isinf(epsilon) else f"{epsilon:g}"
 
 
-def tune(model: str, epsilon: float, out: Path, task: str) -> float:
+def tune(model: str, epsilon: float, out: Path, task: str, precision: str) -> float:
     if (out / "adapter_model.safetensors").is_file():
         return float("nan")  # cached (its time is in the row that made it)
     dp = [] if math.isinf(epsilon) else ["--epsilon", f"{epsilon:g}"]
-    return sh(CLI + ["tune", "--model", model, "--data", task, "--out", str(out), *TUNE, *dp], out.parent / "log.txt")
+    return sh(CLI + ["tune", "--model", model, "--data", task, "--out", str(out), *TUNE, *dp, "--precision", precision],
+              out.parent / "log.txt")
 
 
 def build_student(spec: str, calibration_tokens: int) -> tuple[Path, dict]:
@@ -81,19 +83,21 @@ def build_student(spec: str, calibration_tokens: int) -> tuple[Path, dict]:
     return folder, summary
 
 
-def run_row(spec: str, epsilon: float, task: str, limit: int, transfer_steps: int, calibration_tokens: int) -> dict:
+def run_row(spec: str, epsilon: float, task: str, limit: int, transfer_steps: int, calibration_tokens: int,
+            precision: str) -> dict:
     student, summary = build_student(spec, calibration_tokens)
-    stage = WORK / task / spec.replace(":", "-") / f"eps-{eps_tag(epsilon)}-steps{transfer_steps}"
-    full = WORK / task / "fullpt" / f"eps-{eps_tag(epsilon)}" / "prompt"
-    timings = {"fullpt_tune_s": tune(TARGET, epsilon, full, task),
-               "student_tune_s": tune(str(student), epsilon, stage / "student_prompt", task)}
+    tag = "" if precision == "fp32" else f"-{precision}"  # fp32: the folders of the rows made before --precision
+    stage = WORK / task / spec.replace(":", "-") / f"eps-{eps_tag(epsilon)}-steps{transfer_steps}{tag}"
+    full = WORK / task / "fullpt" / f"eps-{eps_tag(epsilon)}{tag}" / "prompt"
+    timings = {"fullpt_tune_s": tune(TARGET, epsilon, full, task, precision),
+               "student_tune_s": tune(str(student), epsilon, stage / "student_prompt", task, precision)}
     post = stage / "post_prompt"
     if not (post / "adapter_model.safetensors").is_file():
         timings["transfer_s"] = sh(CLI + [
             "transfer", "--prompt", str(stage / "student_prompt"), "--student", str(student), "--target", TARGET,
             "--public", PUBLIC[task], "--max-public-words", "48", "--steps", str(transfer_steps),
             "--batch-size", "8", "--learning-rate", "1e-2", "--alpha", "0.5", "--prompt-init", "source",
-            "--out", str(post)], stage / "log.txt")
+            "--precision", precision, "--out", str(post)], stage / "log.txt")
     if not (stage / "comparison" / "comparison.json").is_file():
         timings["compare_s"] = sh(CLI + [
             "compare", "--target", TARGET, "--student", str(student), "--source-prompt",
@@ -111,7 +115,7 @@ def run_row(spec: str, epsilon: float, task: str, limit: int, transfer_steps: in
             "removed_blocks": summary.get("removed_blocks"), "build_s": summary.get("build_seconds"),
             "student_ppl": (summary.get("perplexity") or {}).get("student"),
             "drop_ppl": (summary.get("perplexity") or {}).get("blocks dropped (no replacement)"), "task": task,
-            "epsilon": eps_tag(epsilon), "test_examples": limit,
+            "epsilon": eps_tag(epsilon), "test_examples": limit, "precision": precision,
             "transfer_steps": transfer_steps, **{k: acc.get(k) for k in ("ZS", "FullPT", "CompPT", "Direct", "POST")},
             "G": g, "public_agreement": agreement, **timings, "loadavg": [round(x, 2) for x in os.getloadavg()],
             "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
@@ -127,13 +131,13 @@ def pct(x) -> str:
 
 def report() -> None:
     rows = load_rows()
-    cols = ["student", "removed_blocks", "task", "epsilon", "transfer_steps", "build_s", "student_ppl", "ZS",
-            "FullPT", "CompPT", "Direct", "POST", "G", "public_agreement", "student_tune_s", "transfer_s"]
+    cols = ["student", "removed_blocks", "task", "epsilon", "precision", "transfer_steps", "build_s", "student_ppl",
+            "ZS", "FullPT", "CompPT", "Direct", "POST", "G", "public_agreement", "student_tune_s", "transfer_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         cells = []
         for c in cols:
-            v = r.get(c)
+            v = r.get(c, "fp32" if c == "precision" else None)  # rows made before --precision ran in fp32
             if c in ("ZS", "FullPT", "CompPT", "Direct", "POST"):
                 low, high = wilson_interval(v, r["test_examples"]) if v is not None \
                     else (None, None)
@@ -187,16 +191,21 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=300, help="first N test examples")
     parser.add_argument("--transfer-steps", type=int, default=100)
     parser.add_argument("--calibration-tokens", type=int, default=20000)
+    parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                        help="training precision of tune and transfer (auto: bf16 where fast; rows record it)")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
-    done = {(r["student"], r["epsilon"], r["task"], r["transfer_steps"], r["test_examples"]) for r in load_rows()}
+    precision = "bf16" if use_bf16(args.precision) else "fp32"
+    done = {(r["student"], r["epsilon"], r["task"], r["transfer_steps"], r["test_examples"],
+             r.get("precision", "fp32")) for r in load_rows()}  # rows without one predate --precision: fp32
     for spec in args.student:
         for epsilon in args.epsilon:
-            key = (spec, eps_tag(epsilon), args.task, args.transfer_steps, args.limit)
+            key = (spec, eps_tag(epsilon), args.task, args.transfer_steps, args.limit, precision)
             if key in done:
                 print(f"[curve] {key}: already measured")
                 continue
-            row = run_row(spec, epsilon, args.task, args.limit, args.transfer_steps, args.calibration_tokens)
+            row = run_row(spec, epsilon, args.task, args.limit, args.transfer_steps, args.calibration_tokens,
+                          precision)
             RESULTS.mkdir(parents=True, exist_ok=True)
             with open(ROWS, "a") as f:
                 f.write(json.dumps(row) + "\n")

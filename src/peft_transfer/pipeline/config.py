@@ -128,7 +128,7 @@ EMBEDDED_TASK_NAMES = tuple(DEFAULT_TASKS)
 
 @dataclass
 class PipelineConfig:
-    """Everything one run needs; defaults: 22 min on 2 cores once the student exists (results/embedded_run.md)."""
+    """Everything one run needs; defaults: 28 min on 2 cores, student build included (results/embedded_run.md)."""
 
     target: str = _setting("smollm2-135m", "the large model: embedded name, local folder, .gguf file or Hub id")
     tasks: list[str | TaskSettings] = _setting(None, "embedded task names (rotten_tomatoes, bbc_news; "
