@@ -56,3 +56,16 @@ def load_student(path: str | None, keep_layers: list[int]):
         return (*load_model(folder), folder)
     target, tokenizer = load_model("smollm2-135m")
     return make_student(target, keep_layers=keep_layers), tokenizer, None
+
+
+def pyplot():
+    """matplotlib.pyplot with the file-only Agg backend, or None where matplotlib is not installed (then the
+    results files are written without their plot)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

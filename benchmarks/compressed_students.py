@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import RESULTS, run_header, write_results  # noqa: E402
+from common import RESULTS, pyplot, run_header, write_results  # noqa: E402
 
 from peft_transfer.evaluation.metrics import wilson_interval  # noqa: E402
 from peft_transfer.precision import use_bf16  # noqa: E402
@@ -159,12 +159,8 @@ def report() -> None:
     if notes:
         body += "\n\nNotes:\n\n" + "\n".join(notes)
     write_results("compressed_students", run_header(), rows, body)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     for (method, eps), marker in zip(sorted({(r["method"], r["epsilon"]) for r in rows if r.get("G") is not None}),

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, run_header, write_results  # noqa: E402
+from common import RESULTS, pyplot, run_header, write_results  # noqa: E402
 
 from peft_transfer.evaluation.metrics import wilson_interval  # noqa: E402
 
@@ -118,12 +118,8 @@ def report() -> None:
     if notes:
         body += "\n\nNotes:\n\n" + "\n".join(f"- {n}" for n in notes)
     write_results("transfer_levers", run_header(), rows, body)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(5, 4))
     for task, marker in zip(sorted({r["task"] for r in rows}), "os^"):
