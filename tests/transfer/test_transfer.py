@@ -106,7 +106,7 @@ def test_loss_over_classes_compares_the_class_scores_only(tmp_path, tokenizer):
     vocab = _trainer(tmp_path / "b", tokenizer)
     assert abs(vocab.compute_loss(vocab.model, _batch(vocab)).item() - expected.item()) > 1e-3
     # the monitor's loss is the same loss, and the record says which one trained p_t
-    assert classes.monitor.classes_only and not vocab.monitor.classes_only
+    assert (classes.monitor.loss_over, vocab.monitor.loss_over) == ("classes", "vocab")
     folder, student, target = saved_source_prompt(tmp_path / "c", tokenizer)
     transfer_prompt(folder, student, target, tokenizer, public_texts(24), _args(tmp_path / "c", max_steps=2,
                                                                                  monitor_size=4, loss_over="classes"))

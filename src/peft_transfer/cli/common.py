@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import PeftTransferError
+from ..precision import PRECISIONS
 from ..tasks.classification import ClassificationTask  # light: no torch until a task is tokenized
 from ..tasks.defaults import DEFAULT_TASKS, get_task, task_from_record
 from ..tasks.template_escapes import typed_template
@@ -38,6 +39,13 @@ def add_task_arguments(parser: argparse.ArgumentParser, prompt_flags: str | None
         parser.add_argument("--force-task", action="store_true",
                             help=f"score with --task even when {prompt_flags} was tuned for another task "
                                  "(prints a warning)")
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    """--precision, for the commands that train (tune, transfer): `peft_transfer.precision`."""
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="training precision: auto = bfloat16 where the hardware runs it fast (AVX512-BF16/AMX "
+                             "CPUs, bf16 GPUs), else fp32 (default: auto)")
 
 
 def add_column_arguments(parser: argparse.ArgumentParser) -> None:

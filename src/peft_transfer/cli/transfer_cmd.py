@@ -7,9 +7,11 @@ import json
 import os
 
 from ..errors import PeftTransferError
-from ..precision import PRECISIONS, precision_args
+from ..precision import precision_args
+from ..transfer.loss_over import LOSS_OVER
+from ..transfer.prompt_init import PROMPT_INITS
 from .arg_types import non_negative_int, positive_float, positive_int, unit_interval
-from .common import add_task_arguments, explicit_task, task_from_args
+from .common import add_precision_argument, add_task_arguments, explicit_task, task_from_args
 from .hub_args import add_hub_arguments, maybe_push
 from .out_folders import check_folders
 from .references import check_model_ref, check_prompt_ref
@@ -42,10 +44,10 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="POST's α: weight of the prompt-induced-shift loss L2 (0 = copy the prompted student's "
                              "output, 1 = copy only the shift)")
     parser.add_argument("--temperature", type=positive_float, default=2.0, help="softmax temperature of both KL terms")
-    parser.add_argument("--prompt-init", choices=["text", "source"], default="text",
+    parser.add_argument("--prompt-init", choices=PROMPT_INITS, default="text",
                         help="start p_t from the embeddings of p_s's init text, or as a copy of p_s (same hidden "
                              "size only)")
-    parser.add_argument("--loss-over", choices=["vocab", "classes"], default="vocab",
+    parser.add_argument("--loss-over", choices=LOSS_OVER, default="vocab",
                         help="what both KL terms compare: vocab = the whole vocabulary at the label position (the "
                              "paper), classes = the task's class scores only (single-token label words)")
     parser.add_argument("--monitor-size", type=non_negative_int, default=None,
@@ -53,9 +55,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "quarter of the public texts when fewer; 0: no monitor)")
     parser.add_argument("--save-steps", type=positive_int, default=100, help="checkpoint every N steps")
     parser.add_argument("--seed", type=int, default=0, help="seed of the public subset and the data order")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="training precision: auto = bfloat16 where the hardware runs it fast (AVX512-BF16/AMX "
-                             "CPUs, bf16 GPUs), else fp32 (default: auto)")
+    add_precision_argument(parser)
     parser.add_argument("--no-resume", action="store_true",
                         help="start over, deleting the checkpoints in the work folder (needed to change settings)")
     parser.add_argument("--json", action="store_true", help="print the transfer record(s) as JSON")

@@ -15,10 +15,10 @@ import os
 import sys
 
 from ..errors import PeftTransferError
-from ..precision import PRECISIONS, precision_args
+from ..precision import precision_args
 from ..tune.dp_plan import check_dp_flags
 from .arg_types import dp_delta, epsilon, positive_float, positive_int
-from .common import add_column_arguments, add_task_arguments, column_options, task_from_args
+from .common import add_column_arguments, add_precision_argument, add_task_arguments, column_options, task_from_args
 from .hub_args import add_hub_arguments, maybe_push
 from .out_folders import check_folders
 from .references import check_model_ref
@@ -86,9 +86,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                                                                          "(default: all)")
     parser.add_argument("--save-steps", type=positive_int, default=100, help="checkpoint every N steps")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prompt's data order (never of the DP noise)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="training precision: auto = bfloat16 where the hardware runs it fast (AVX512-BF16/AMX "
-                             "CPUs, bf16 GPUs), else fp32 (default: auto)")
+    add_precision_argument(parser)
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
     parser.add_argument("--json", action="store_true", help="print the DP record as JSON")
     add_hub_arguments(parser)

@@ -7,3 +7,9 @@
 """
 
 LOSS_OVER = ("vocab", "classes")
+
+
+def compared(loss_over: str, tokenized, *logits):
+    """The label-position logits (each (batch, vocab)) as the KL terms compare them under `loss_over`: as they
+    are, or reduced to the task's class scores (`tokenized.class_scores`)."""
+    return tuple(map(tokenized.class_scores, logits)) if loss_over == "classes" else logits

@@ -17,6 +17,7 @@ from transformers import TrainerCallback
 from ..errors import PeftTransferError
 from ..tasks.classification import TokenizedTask
 from .loss import transfer_loss
+from .loss_over import compared
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +46,9 @@ class TransferMonitor(TrainerCallback):
     public texts into the trainer's log history; at the end save a PNG of loss and agreement vs step."""
 
     def __init__(self, tokenized: TokenizedTask, texts: list[str], constants: torch.Tensor, alpha: float,
-                 temperature: float, every: int, batch_size: int = 16, classes_only: bool = False):
+                 temperature: float, every: int, batch_size: int = 16, loss_over: str = "vocab"):
         self.tokenized, self.texts, self.constants = tokenized, texts, constants
-        self.classes_only = classes_only  # the loss over the class scores only (TransferConfig.loss_over)
+        self.loss_over = loss_over  # what the loss compares (TransferConfig.loss_over), as the trainer's
         self.alpha, self.temperature, self.every, self.batch_size = alpha, temperature, every, batch_size
         self.last: dict | None = None
         self._source_classes = tokenized.class_scores(constants[:, 0]).argmax(-1) if len(texts) else None
@@ -62,9 +63,8 @@ class TransferMonitor(TrainerCallback):
         target = torch.cat(logits)
         sp, su, tu = self.constants.unbind(1)
         agreement = (self.tokenized.class_scores(target).argmax(-1) == self._source_classes).float().mean().item()
-        if self.classes_only:
-            target, sp, su, tu = map(self.tokenized.class_scores, (target, sp, su, tu))
-        loss = transfer_loss(target, sp, su, tu, self.alpha, self.temperature).item()
+        loss = transfer_loss(*compared(self.loss_over, self.tokenized, target, sp, su, tu), self.alpha,
+                             self.temperature).item()
         return {"monitor_loss": loss, "monitor_agreement": agreement}
 
     def _log(self, state, model) -> None:

@@ -31,6 +31,7 @@ from ..prompts.model import model_id
 from ..tasks.classification import ClassificationTask
 from .config import TransferConfig
 from .loss import transfer_loss
+from .loss_over import compared
 from .monitor import TransferMonitor, monitor_count
 from .public_logits import (
     PublicTextCollator,
@@ -129,7 +130,7 @@ class PromptTransferTrainer(Trainer):
         self.monitor = TransferMonitor(self.tokenized, [texts[i] for i in monitor_idx],
                                        take(monitor_idx) if monitor_idx else torch.empty(0, 3, 0),
                                        args.alpha, args.temperature, args.monitor_steps, args.cache_batch_size,
-                                       classes_only=args.loss_over == "classes")
+                                       loss_over=args.loss_over)
         self.num_train_texts = len(train_idx)
         super().__init__(model=PromptedLabelModel(model), args=args, train_dataset=train_set,
                          data_collator=PublicTextCollator(self.tokenized), processing_class=processing_class,
@@ -159,9 +160,8 @@ class PromptTransferTrainer(Trainer):
                 sp = label_logits(self.student, *batch)
                 su = label_logits(self.student, *batch, use_prompt=False)
                 tu = label_logits(self.prompt_model, *batch, use_prompt=False)
-        if self.args.loss_over == "classes":  # the KL terms over the class scores only
-            target_prompted, sp, su, tu = map(self.tokenized.class_scores, (target_prompted, sp, su, tu))
-        loss = transfer_loss(target_prompted, sp, su, tu, self.args.alpha, self.args.temperature)
+        loss = transfer_loss(*compared(self.args.loss_over, self.tokenized, target_prompted, sp, su, tu),
+                             self.args.alpha, self.args.temperature)
         return (loss, {"logits": target_prompted}) if return_outputs else loss
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:

@@ -65,7 +65,7 @@ def resolve_settings(num_examples: int, hidden_size: int, max_length: int, epsil
         planned = steps if steps > 0 else math.ceil((epochs or 1.0) * max(1, num_examples // batch))
         check_reachable(epsilon, delta, batch / num_examples, planned, accountant, epsilon_key)
     # micro-batches of at most 2,048 tokens without DP too: the same update, a third of the memory (a batch of 128
-    # at 64 tokens through SmolLM2-135M: 11.9 GB peak whole, 4.1 GB in micro-batches of 32; benchmarks/results/
+    # at 64 tokens through SmolLM2-135M: 11.3 GiB peak whole, 3.9 GiB in micro-batches of 32; benchmarks/results/
     # tune_memory.md)
     physical = physical_batch_size or physical_batch(batch, max_length)
     return ResolvedSettings(batch, steps, epochs or 1.0, learning_rate or NON_DP_LR,

@@ -14,8 +14,8 @@ def seconds_per_example(model, tokenizer, task, texts: list[str], num_virtual_to
     """Seconds per example of a prompt-tuning step on `model`: a micro-batch of up to `micro_batch` of `texts`
     (spread over them) through the model with a prompt of `num_virtual_tokens`, forward and backward to the
     prompt only (under bfloat16 autocast when `bf16`, as the trainer runs it), timed on its second run (the first
-    warms up). Nothing is trained or kept. For a generation
-    task the target tokens are not included (an underestimate by their share of the tokens)."""
+    warms up). Nothing is trained or kept. For a generation task the target tokens are not included (an
+    underestimate by their share of the tokens)."""
     tokenized = task.tokenized(tokenizer, masked_lm=is_masked_lm(model))
     n = max(1, min(micro_batch, len(texts)))
     sample = [texts[i * len(texts) // n] for i in range(n)]
